@@ -1,0 +1,47 @@
+// Bundles the extension, the sidecar, the CLI and the webviews with esbuild.
+// `--tests` also bundles every test/**/*.test.ts (and bench/*.ts) to out/, one file each,
+// so that one broken module does not stop unrelated tests from running.
+import { build } from 'esbuild';
+import { readdirSync, statSync, existsSync, chmodSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const args = new Set(process.argv.slice(2));
+// tfjs stays in node_modules: the wasm backend loads its .wasm files from there and the
+// native backends are optional packages that may be absent.
+const external = ['vscode', '@tensorflow/*', 'playwright-core', 'mocha', 'chromium-bidi*'];
+const node = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: 'linked', external, logLevel: 'warning' };
+
+function walk(dir, pred, acc = []) {
+  if (!existsSync(dir)) return acc;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (name === 'node_modules') continue;
+    if (statSync(p).isDirectory()) walk(p, pred, acc);
+    else if (pred(p)) acc.push(p);
+  }
+  return acc;
+}
+
+const jobs = [];
+const entry = (src, out, extra = {}) => existsSync(join(root, src))
+  && jobs.push(build({ ...node, entryPoints: [join(root, src)], outfile: join(root, out), ...extra }));
+
+entry('sidecar/main.ts', 'dist/sidecar.js');
+entry('sidecar/cli.ts', 'dist/cli.js', { banner: { js: '#!/usr/bin/env node' } });
+entry('extension/extension.ts', 'dist/extension.js');
+for (const f of walk(join(root, 'webview'), (p) => /panel\.ts$/.test(p))) {
+  jobs.push(build({ bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: 'linked',
+    entryPoints: [f], outfile: join(root, 'dist/webview', relative(join(root, 'webview'), f).replace(/\.ts$/, '.js')), logLevel: 'warning' }));
+}
+if (args.has('--tests')) {
+  const files = [
+    ...walk(join(root, 'test'), (p) => /\.test\.ts$/.test(p) || /test\/integration\/.*\.ts$/.test(p) || /test\/fixtures\/.*\.ts$/.test(p)),
+    ...walk(join(root, 'bench'), (p) => /\.ts$/.test(p)),
+  ];
+  for (const f of files) {
+    jobs.push(build({ ...node, entryPoints: [f], outfile: join(root, 'out', relative(root, f).replace(/\.ts$/, '.js')) }));
+  }
+}
+await Promise.all(jobs);
+if (existsSync(join(root, 'dist/cli.js'))) chmodSync(join(root, 'dist/cli.js'), 0o755);
