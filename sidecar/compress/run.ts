@@ -1,0 +1,202 @@
+// The compression pipeline shared by every method: open the checkpoint, decide ranks, let the
+// method prepare (calibration), then stream layer by layer into a temporary output folder that is
+// renamed into place only when complete. The input folder is only ever read.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint';
+import { CheckpointWriter } from '../checkpoint/writer';
+import { DTYPE_BYTES, type DType } from '../checkpoint/dtype';
+import { resolveArch, type ResolvedArch } from '../arch/table';
+import { initBackend } from '../tensor/backend';
+import { PlanError, throwIfAborted } from '../errors';
+import type { Plan } from '../plan/plan';
+import { decideRanks, type RankDecision } from '../plan/ranks';
+import { methodFor } from '../methods';
+import type { CompressionMethod, Factorization, MethodContext } from '../methods/types';
+import { transposeF32 } from '../methods/weights';
+import { projectionInfo, summarize } from '../inspect/summary';
+import { PhaseTimer, type Job } from './job';
+import { reportMarkdown, type MatrixReport, type Report } from './report';
+
+export const SIDE_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model',
+  'generation_config.json', 'vocab.json', 'merges.txt'];
+export const REPORT_JSON = 'rankwise-report.json';
+export const REPORT_MD = 'rankwise-report.md';
+
+export interface CompressOutcome {
+  output: string;
+  parameters_before: number;
+  parameters_after: number;
+  bytes_before: number;
+  bytes_after: number;
+  seconds: number;
+  backend: string;
+  reportPath: string;
+  report: Report;
+}
+
+function denseProjections(ckpt: Checkpoint, arch: ResolvedArch): { name: string; shape: [number, number] }[] {
+  const out: { name: string; shape: [number, number] }[] = [];
+  for (let i = 0; i < arch.dims.layers; i++) {
+    for (const { name, spec } of arch.projections(i)) {
+      const info = projectionInfo(ckpt, name, spec.group, spec.transposed);
+      if (info && info.rank === undefined) out.push({ name, shape: info.shape });
+    }
+  }
+  return out;
+}
+
+function checkRemovals(plan: Plan, layers: number): void {
+  if (plan.removeLayers === 'auto') {
+    if (plan.method !== 'layer-removal' && plan.method !== 'grasp') {
+      throw new PlanError(`plan: "removeLayers": "auto" needs method layer-removal or grasp, not ${plan.method}`);
+    }
+    return;
+  }
+  const bad = plan.removeLayers.find((i) => i >= layers);
+  if (bad !== undefined) throw new PlanError(`plan: "removeLayers" has layer ${bad}, but the model has layers 0..${layers - 1}`);
+  if (plan.removeLayers.length >= layers) throw new PlanError('plan: "removeLayers" would remove every layer');
+}
+
+export async function compress(plan: Plan, job: Job): Promise<CompressOutcome> {
+  const t0 = performance.now();
+  const timer = new PhaseTimer();
+  const backend = await initBackend(plan.backend, (m) => job.log('info', m));
+  const ckpt = await timer.time('load', () => openCheckpoint(plan.model));
+  let method: CompressionMethod | undefined;
+  try {
+    const arch = resolveArch(ckpt.config, ckpt.tensors.keys());
+    const before = summarize(ckpt, arch);
+    checkRemovals(plan, arch.dims.layers);
+    method = methodFor(plan.method);
+    if (!method) throw new PlanError(`plan: method "${plan.method}" is not available in this version of Rankwise`);
+    const decisions = plan.method === 'layer-removal' ? [] : decideRanks(plan, denseProjections(ckpt, arch));
+    const ranks = new Map<string, RankDecision>(decisions.map((d) => [d.name, d]));
+    const ctx: MethodContext = { plan, ckpt, arch, ranks, job };
+
+    const m = method;
+    if (m.prepare) await timer.time('calibrate', () => m.prepare!(ctx));
+    const removed = m.removedLayers ? await m.removedLayers(ctx) : (plan.removeLayers as number[]);
+    const keptLayers = [...Array(arch.dims.layers).keys()].filter((i) => !removed.includes(i));
+
+    const writer = await CheckpointWriter.create(plan.output);
+    // Counted from what is written, so the report cannot drift from the files.
+    let paramsAfter = 0;
+    let bytesAfter = 0;
+    const add = async (name: string, shape: number[], data: Float32Array, dtype: DType) => {
+      paramsAfter += data.length;
+      bytesAfter += data.length * DTYPE_BYTES[dtype];
+      await writer.add(name, shape, data, dtype);
+    };
+    try {
+      const outDtype = (name: string): DType => (plan.dtype === 'keep' ? ckpt.tensors.get(name)!.dtype : plan.dtype) as DType;
+      const copy = async (name: string, outName = name) => {
+        const t = ckpt.tensors.get(name)!;
+        await add(outName, t.shape, await ckpt.read(name), outDtype(name));
+      };
+      const layerNames = (i: number) => [...ckpt.tensors.keys()].filter((n) => n.startsWith(arch.layer(i)));
+      const inLayer = new Set(keptLayers.concat(removed).flatMap(layerNames));
+      const outside = [...ckpt.tensors.keys()].filter((n) => !inLayer.has(n));
+      const embeds = outside.filter((n) => n.startsWith(arch.embed) || (arch.positions && n.startsWith(arch.positions)));
+
+      await timer.time('write', async () => { for (const n of embeds) await copy(n); });
+      const matrices: MatrixReport[] = [];
+      const ranksOut: Record<string, number> = {};
+      for (const [j, i] of keptLayers.entries()) {
+        throwIfAborted(job.signal);
+        job.progress('factorize', j, keptLayers.length, `layer ${i}`);
+        const factors = await timer.time('factorize', () => m.layer(ctx, i));
+        const byName = new Map<string, Factorization>(factors.map((f) => [f.name, f]));
+        const rename = (n: string) => arch.layer(j) + n.slice(arch.layer(i).length);
+        await timer.time('write', async () => {
+          for (const n of layerNames(i)) {
+            const base = n.replace(/\.weight$/, '');
+            const f = byName.get(base);
+            if (!f) {
+              await copy(n, rename(n));
+              continue;
+            }
+            const spec = arch.projections(i).find((p) => p.name === base)!.spec;
+            const dtype = outDtype(n);
+            if (plan.export === 'dense') {
+              const w = denseProduct(f);
+              const entry = ckpt.tensors.get(n)!;
+              await add(rename(n), entry.shape, spec.transposed ? transposeF32(w, f.shape[0], f.shape[1]) : w, dtype);
+            } else {
+              await add(`${rename(base)}.u.weight`, [f.shape[0], f.rank], f.u, dtype);
+              await add(`${rename(base)}.v.weight`, [f.rank, f.shape[1]], f.v, dtype);
+            }
+            ranksOut[rename(base)] = f.rank;
+          }
+        });
+        for (const { name } of arch.projections(i)) {
+          const f = byName.get(name);
+          const d = ranks.get(name);
+          if (f) {
+            const contiguous = f.kept.every((k, idx) => k === idx);
+            matrices.push({ name, shape: f.shape, rank: f.rank, keptEnergy: f.keptEnergy, ...(contiguous ? {} : { kept: f.kept }) });
+          } else if (d) matrices.push({ name, shape: d.shape, rank: null, keptEnergy: null, reason: d.reason });
+        }
+      }
+      job.progress('factorize', keptLayers.length, keptLayers.length);
+      await timer.time('write', async () => { for (const n of outside.filter((x) => !embeds.includes(x))) await copy(n); });
+
+      const layersKey = arch.spec.keys.layers.find((k) => k in ckpt.config) ?? arch.spec.keys.layers[0];
+      const config: Record<string, unknown> = {
+        ...ckpt.config,
+        [layersKey]: keptLayers.length,
+        rankwise: {
+          version: 1,
+          method: plan.method,
+          ratio: plan.ratio,
+          source: plan.model,
+          export: plan.export,
+          removed_layers: removed,
+          // Output names (after renumbering) → rank; X.weight became X.u.weight [out,r] and X.v.weight [r,in].
+          ranks: plan.export === 'factored' ? ranksOut : {},
+        },
+      };
+      if (plan.dtype !== 'keep') config.torch_dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[plan.dtype];
+      await writer.copyFiles(plan.model, SIDE_FILES);
+
+      const report: Report = {
+        method: plan.method, ratio: plan.ratio, model: plan.model, output: plan.output, backend: backend.name,
+        parametersBefore: before.parameters, parametersAfter: paramsAfter,
+        bytesBefore: before.bytes, bytesAfter,
+        removedLayers: removed,
+        calibration: m.prepare && plan.calibration.data ? { ...plan.calibration, data: plan.calibration.data } : undefined,
+        phases: timer.phases(), seconds: 0, matrices, createdAt: new Date().toISOString(),
+      };
+      report.seconds = (performance.now() - t0) / 1000;
+      await writeFile(join(writer.tempDir, REPORT_JSON), JSON.stringify(report, null, 2) + '\n');
+      await writeFile(join(writer.tempDir, REPORT_MD), reportMarkdown(report));
+      await timer.time('write', () => writer.commit(config));
+      report.phases = timer.phases();
+      return {
+        output: plan.output, parameters_before: report.parametersBefore, parameters_after: report.parametersAfter,
+        bytes_before: report.bytesBefore, bytes_after: report.bytesAfter, seconds: report.seconds,
+        backend: backend.name, reportPath: join(plan.output, REPORT_MD), report,
+      };
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+  } finally {
+    method?.dispose?.();
+    await ckpt.close();
+  }
+}
+
+function denseProduct(f: Factorization): Float32Array {
+  const [m, n] = f.shape;
+  const out = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let k = 0; k < f.rank; k++) {
+      const a = f.u[i * f.rank + k];
+      if (a === 0) continue;
+      const row = k * n;
+      for (let j = 0; j < n; j++) out[i * n + j] += a * f.v[row + j];
+    }
+  }
+  return out;
+}

@@ -1,0 +1,122 @@
+// Layer 2 of TESTING.md: spawn the built sidecar and speak vscode-jsonrpc to it over stdio,
+// exactly as the extension does.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CancellationTokenSource, ResponseError, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
+import { StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
+import { ErrorCodes, Notifications, Requests, type ProgressParams } from '../../../sidecar/rpc/protocol';
+import { makeCheckpoint } from '../../fixtures/checkpoints';
+import { SIDECAR, hashTree } from '../../helpers/paths';
+
+let child: ChildProcess;
+let conn: MessageConnection;
+let work: string;
+let stderr = '';
+
+before(async () => {
+  assert.ok(existsSync(SIDECAR), 'dist/sidecar.js is built');
+  work = mkdtempSync(join(tmpdir(), 'rw-rpc-'));
+  child = spawn(process.execPath, [SIDECAR, '--backend', 'cpu'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stderr!.on('data', (d) => { stderr += d; });
+  conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  conn.listen();
+});
+
+after(async () => {
+  conn?.dispose();
+  child?.kill('SIGKILL');
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('hello reports the protocol version and the backend in use', async () => {
+  const r = await conn.sendRequest(Requests.hello);
+  assert.equal(r.protocol, 1);
+  assert.equal(r.backend, 'cpu');
+  assert.equal(r.pid, child.pid);
+});
+
+test('model/open and model/tree describe a generated llama checkpoint', async () => {
+  const dir = join(work, 'llama');
+  await makeCheckpoint(dir, { family: 'llama', layers: 3, hidden: 32, heads: 4, kvHeads: 2, intermediate: 48, vocab: 64 });
+  const s = await conn.sendRequest(Requests.open, { dir });
+  assert.equal(s.modelType, 'llama');
+  assert.equal(s.layers, 3);
+  assert.equal(s.decoder[0].attention.length, 4);
+  assert.deepEqual(s.decoder[0].attention.find((m) => m.name.endsWith('k_proj'))!.shape, [16, 32]);
+  assert.deepEqual(s.decoder[0].mlp.find((m) => m.name.endsWith('down_proj'))!.shape, [32, 48]);
+  const total = s.embedding.concat(s.head).reduce((a, t) => a + t.parameters, 0) + s.decoder.reduce((a, l) => a + l.parameters, 0);
+  assert.equal(s.parameters, total);
+  const t = await conn.sendRequest(Requests.tree, { dir });
+  assert.deepEqual(t, s);
+});
+
+test('matrix/spectrum returns descending singular values of the named matrix', async () => {
+  const dir = join(work, 'llama');
+  const r = await conn.sendRequest(Requests.spectrum, { dir, name: 'model.layers.1.mlp.up_proj' });
+  assert.deepEqual(r.shape, [48, 32]);
+  assert.equal(r.values.length, 32);
+  for (let i = 1; i < r.values.length; i++) assert.ok(r.values[i] <= r.values[i - 1]);
+  await assert.rejects(conn.sendRequest(Requests.spectrum, { dir, name: 'model.layers.9.mlp.up_proj' }),
+    (e: ResponseError<void>) => e.code === ErrorCodes.NotFound && /not a decoder projection/.test(e.message));
+});
+
+test('compress/run streams progress, writes a smaller checkpoint and leaves the input unchanged', async () => {
+  const dir = join(work, 'llama');
+  const hashes = hashTree(dir);
+  const progress: ProgressParams[] = [];
+  const sub = conn.onNotification(Notifications.progress, (p) => progress.push(p));
+  const out = join(work, 'llama-svd');
+  const r = await conn.sendRequest(Requests.compress, { plan: { model: 'llama', output: 'llama-svd', method: 'svd', ratio: 0.4 }, baseDir: work, progressToken: 'p1' });
+  sub.dispose();
+  assert.equal(r.output, out);
+  assert.ok(r.parameters_after < r.parameters_before);
+  assert.ok(progress.some((p) => p.token === 'p1' && p.phase === 'factorize'));
+  const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+  assert.equal(Object.keys(config.rankwise.ranks).length, 3 * 7);
+  assert.deepEqual(hashTree(dir), hashes);
+  assert.ok(existsSync(r.reportPath));
+});
+
+test('an existing output folder is refused, not overwritten', async () => {
+  const before = hashTree(join(work, 'llama-svd'));
+  await assert.rejects(conn.sendRequest(Requests.compress, { plan: { model: 'llama', output: 'llama-svd', method: 'svd', ratio: 0.4 }, baseDir: work }),
+    (e: ResponseError<void>) => /exists/.test(e.message));
+  assert.deepEqual(hashTree(join(work, 'llama-svd')), before);
+});
+
+test('a bad plan and a corrupt checkpoint give coded errors and the sidecar keeps serving', async () => {
+  await assert.rejects(conn.sendRequest(Requests.compress, { plan: { model: 'llama', output: 'x', method: 'svd', ratio: 2 }, baseDir: work }),
+    (e: ResponseError<void>) => e.code === ErrorCodes.InvalidPlan && /"ratio"/.test(e.message));
+  const bad = join(work, 'bad');
+  await makeCheckpoint(bad, { family: 'llama', layers: 1 });
+  const f = join(bad, 'model.safetensors');
+  writeFileSync(f, readFileSync(f).subarray(0, 200));
+  await assert.rejects(conn.sendRequest(Requests.open, { dir: bad }), (e: ResponseError<void>) => e.code === ErrorCodes.InvalidCheckpoint);
+  const r = await conn.sendRequest(Requests.hello);
+  assert.equal(r.pid, child.pid);
+});
+
+test('$/cancelRequest stops a compression and removes its temporary folder', async () => {
+  const dir = join(work, 'wide');
+  await makeCheckpoint(dir, { family: 'llama', layers: 6, hidden: 192, heads: 4, kvHeads: 4, intermediate: 512, vocab: 64 });
+  const source = new CancellationTokenSource();
+  const sub = conn.onNotification(Notifications.progress, (p) => { if (p.token === 'c1' && p.done >= 1) source.cancel(); });
+  const t0 = Date.now();
+  await assert.rejects(conn.sendRequest(Requests.compress, { plan: { model: 'wide', output: 'wide-svd', method: 'svd', ratio: 0.2 }, baseDir: work, progressToken: 'c1' }, source.token),
+    (e: ResponseError<void>) => e.code === ErrorCodes.Cancelled);
+  sub.dispose();
+  assert.ok(Date.now() - t0 < 60_000);
+  assert.ok(!existsSync(join(work, 'wide-svd')));
+  assert.deepEqual(readdirSync(work).filter((n) => n.includes('rankwise-tmp')), []);
+});
+
+test('shutdown ends the process cleanly', async () => {
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  await conn.sendRequest(Requests.shutdown);
+  assert.equal(await exited, 0);
+  assert.doesNotMatch(stderr, /Error:|at .*\.js:\d+/, 'no stack traces on stderr');
+});
