@@ -1,6 +1,6 @@
 // The one protocol module both sides import: the extension (client) and the sidecar (server).
 // It must stay free of `vscode` and of engine imports so that either side can load it cheaply.
-import { NotificationType, RequestType } from 'vscode-jsonrpc';
+import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -96,12 +96,12 @@ export interface LogParams { level: 'error' | 'warn' | 'info' | 'debug'; message
 export interface HelloResult { protocol: number; version: string; backend: string; pid: number }
 
 export const Requests = {
-  hello: new RequestType<void, HelloResult, void>('hello'),
+  hello: new RequestType0<HelloResult, void>('hello'),
   open: new RequestType<OpenParams, ModelSummary, void>('model/open'),
   tree: new RequestType<OpenParams, ModelSummary, void>('model/tree'),
   spectrum: new RequestType<SpectrumParams, SpectrumResult, void>('matrix/spectrum'),
   compress: new RequestType<CompressParams, CompressResult, void>('compress/run'),
-  shutdown: new RequestType<void, void, void>('shutdown'),
+  shutdown: new RequestType0<void, void>('shutdown'),
 } as const;
 
 export const Notifications = {

@@ -54,9 +54,8 @@ export function serve(connection: MessageConnection, opts: { backend: BackendCho
   };
   const backend = () => initBackend(opts.backend, (m) => log('info', m));
 
-  connection.onRequest(Requests.hello, handle(async () => ({
-    protocol: PROTOCOL_VERSION, version: opts.version, backend: (await backend()).name, pid: process.pid,
-  })));
+  const hello = handle(async () => ({ protocol: PROTOCOL_VERSION, version: opts.version, backend: (await backend()).name, pid: process.pid }));
+  connection.onRequest(Requests.hello, (token) => hello(undefined, token));
   const open = handle(async (p: { dir: string }) => {
     const ckpt = await openCheckpoint(resolve(p.dir));
     try {

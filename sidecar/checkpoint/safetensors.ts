@@ -1,0 +1,155 @@
+// safetensors: 8-byte little-endian header length, a JSON header, then the tensor bytes. The header
+// is checked against the file before anything trusts it; tensors are read by byte range on demand.
+import { open, type FileHandle } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { CheckpointError } from './errors';
+import { decode, DTYPE_BYTES, DTYPES, type DType } from './dtype';
+
+export interface TensorEntry { name: string; dtype: DType; shape: number[]; file: string; offset: number; byteLength: number }
+
+/** Larger headers are refused: real ones are kilobytes, and this bounds what a bad file can make us allocate. */
+export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+const OTHER_DTYPES = new Set(['F64', 'I64', 'I32', 'I16', 'I8', 'U8', 'U16', 'U32', 'U64', 'BOOL', 'F8_E4M3', 'F8_E5M2']);
+
+/** JSON.parse keeps the last of duplicate keys silently; a header with duplicates is ambiguous, so find them. */
+function duplicateTopLevelKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1) {
+        let k = j + 1;
+        while (k < text.length && /\s/.test(text[k])) k++;
+        if (text[k] === ':') {
+          const key = JSON.parse(text.slice(i, j + 1)) as string;
+          if (seen.has(key)) return key;
+          seen.add(key);
+        }
+      }
+      i = j;
+    } else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+  }
+  return undefined;
+}
+
+export function parseHeader(file: string, fileSize: number, headerBytes: Uint8Array): { entries: TensorEntry[]; metadata: Record<string, string> } {
+  const where = basename(file);
+  const fail = (msg: string): never => { throw new CheckpointError(`${where}: ${msg}`); };
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
+  } catch {
+    return fail('header is not valid UTF-8');
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    return fail(`header is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return fail('header is not a JSON object');
+  const dup = duplicateTopLevelKey(text);
+  if (dup !== undefined) fail(`header names tensor "${dup}" twice`);
+  const dataStart = 8 + headerBytes.byteLength;
+  const dataSize = fileSize - dataStart;
+  const metadata: Record<string, string> = {};
+  const entries: TensorEntry[] = [];
+  for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('__metadata__ must be an object of strings');
+      for (const [k, s] of Object.entries(v as Record<string, unknown>)) {
+        if (typeof s !== 'string') fail(`__metadata__.${k} must be a string`);
+        metadata[k] = s as string;
+      }
+      continue;
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(`tensor "${name}": entry is not an object`);
+    const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof e.dtype !== 'string') fail(`tensor "${name}": dtype missing`);
+    const dtype = e.dtype as string;
+    if (!DTYPES.includes(dtype as DType)) {
+      fail(OTHER_DTYPES.has(dtype) ? `tensor "${name}": dtype ${dtype} is not supported (F32, F16, BF16 are)` : `tensor "${name}": unknown dtype "${dtype}"`);
+    }
+    if (!Array.isArray(e.shape) || e.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) fail(`tensor "${name}": shape must be a list of non-negative integers`);
+    const shape = e.shape as number[];
+    const off = e.data_offsets;
+    if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isSafeInteger(o) && o >= 0) || off[0] > off[1]) {
+      fail(`tensor "${name}": data_offsets must be two ordered non-negative integers`);
+    }
+    const [begin, end] = off as [number, number];
+    const elements = shape.reduce((a, b) => a * b, 1);
+    if (!Number.isSafeInteger(elements * DTYPE_BYTES[dtype as DType]) || end - begin !== elements * DTYPE_BYTES[dtype as DType]) {
+      fail(`tensor "${name}": ${end - begin} bytes for shape [${shape.join(', ')}] of ${dtype} (expected ${elements * DTYPE_BYTES[dtype as DType]})`);
+    }
+    if (end > dataSize) fail(`tensor "${name}": bytes ${begin}..${end} lie past the end of the file (data is ${dataSize} bytes; truncated?)`);
+    entries.push({ name, dtype: dtype as DType, shape, file, offset: dataStart + begin, byteLength: end - begin });
+  }
+  const sorted = [...entries].sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < sorted.length; i++) {
+    const p = sorted[i - 1];
+    if (sorted[i].offset < p.offset + p.byteLength) fail(`tensors "${p.name}" and "${sorted[i].name}" overlap`);
+  }
+  return { entries, metadata };
+}
+
+export class SafetensorsFile {
+  private constructor(
+    readonly path: string,
+    private readonly fh: FileHandle,
+    readonly entries: Map<string, TensorEntry>,
+    readonly metadata: Record<string, string>,
+  ) {}
+
+  static async open(path: string): Promise<SafetensorsFile> {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (e) {
+      throw new CheckpointError(`${basename(path)}: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    try {
+      const size = (await fh.stat()).size;
+      if (size < 8) throw new CheckpointError(`${basename(path)}: ${size} bytes is too short for a safetensors file`);
+      const lenBuf = Buffer.alloc(8);
+      await fh.read(lenBuf, 0, 8, 0);
+      const len = lenBuf.readBigUInt64LE(0);
+      if (len === 0n) throw new CheckpointError(`${basename(path)}: header length is 0`);
+      if (len > BigInt(MAX_HEADER_BYTES)) throw new CheckpointError(`${basename(path)}: header length ${len} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+      if (len > BigInt(size - 8)) throw new CheckpointError(`${basename(path)}: header length ${len} runs past the end of the ${size}-byte file (truncated?)`);
+      const header = Buffer.alloc(Number(len));
+      await fh.read(header, 0, header.length, 8);
+      const { entries, metadata } = parseHeader(path, size, header);
+      return new SafetensorsFile(path, fh, new Map(entries.map((e) => [e.name, e])), metadata);
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  async readRaw(name: string): Promise<Uint8Array> {
+    const e = this.entries.get(name);
+    if (!e) throw new CheckpointError(`${basename(this.path)}: no tensor "${name}"`);
+    const buf = Buffer.alloc(e.byteLength);
+    let got = 0;
+    while (got < e.byteLength) {
+      const { bytesRead } = await this.fh.read(buf, got, e.byteLength - got, e.offset + got);
+      if (bytesRead === 0) throw new CheckpointError(`${basename(this.path)}: tensor "${name}" ends early (file changed or truncated)`);
+      got += bytesRead;
+    }
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  async read(name: string): Promise<Float32Array> {
+    const e = this.entries.get(name);
+    if (!e) throw new CheckpointError(`${basename(this.path)}: no tensor "${name}"`);
+    return decode(e.dtype, await this.readRaw(name));
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}

@@ -1,0 +1,90 @@
+// The portable decompositions against LAPACK (numpy/scipy; test/reference/linalg/make_reference.py).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { portableLinalg } from '../../../sidecar/linalg';
+import { frobenius, matmul, matrix, transpose, type Matrix } from '../../../sidecar/linalg/matrix';
+import { ROOT } from '../../helpers/paths';
+
+const dir = join(ROOT, 'test', 'reference', 'linalg');
+const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')).arrays as Record<string, { offset: number; shape: number[] }>;
+const blob = readFileSync(join(dir, 'reference.bin'));
+function ref(key: string): Matrix {
+  const { offset, shape } = index[key];
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float64Array(blob.buffer.slice(blob.byteOffset + offset, blob.byteOffset + offset + 8 * n));
+  return matrix(shape[0], shape[1] ?? 1, data);
+}
+const la = portableLinalg();
+
+function orthoError(q: Matrix): number {
+  const g = matmul(q, q, { transA: true });
+  let e = 0;
+  for (let i = 0; i < g.rows; i++) for (let j = 0; j < g.cols; j++) e = Math.max(e, Math.abs(g.data[i * g.cols + j] - (i === j ? 1 : 0)));
+  return e;
+}
+
+for (const name of ['random_64x48', 'random_120x200', 'cond1e6_128x128', 'rank10_96x64', 'model_l0_k_proj', 'model_l3_down_proj']) {
+  test(`svd ${name}: values, reconstruction and orthogonality within 1e-5`, async () => {
+    const a = ref(`${name}/a`);
+    const want = ref(`${name}/s`).data;
+    const { s, u, v } = await la.svd(a);
+    assert.equal(s.length, want.length);
+    // Tolerance 1e-5 relative to σ_max (the issue's bound): singular values are perturbation-stable in
+    // absolute terms, so exact-zero values of the rank-deficient case are compared against σ_max too.
+    for (let i = 0; i < s.length; i++) assert.ok(Math.abs(s[i] - want[i]) <= 1e-5 * Math.max(want[i], want[0] * 1e-6), `σ${i}: ${s[i]} vs ${want[i]}`);
+    const us = matrix(u!.rows, u!.cols, u!.data.map((x, k) => x * s[k % u!.cols]));
+    const rec = matmul(us, v!, { transB: true });
+    const diff = matrix(a.rows, a.cols, a.data.map((x, k) => x - rec.data[k]));
+    assert.ok(frobenius(diff) / frobenius(a) <= 1e-5, `reconstruction ${frobenius(diff) / frobenius(a)}`);
+    assert.ok(orthoError(u!) <= 1e-5, `U orthogonality ${orthoError(u!)}`);
+    assert.ok(orthoError(v!) <= 1e-5, `V orthogonality ${orthoError(v!)}`);
+    const values = await la.svd(a, { vectors: false });
+    assert.deepEqual(Array.from(values.s).map((x) => x.toPrecision(8)), Array.from(s).map((x) => x.toPrecision(8)));
+  });
+}
+
+test('cholesky and triangular solves match LAPACK to 1e-10 relative (well-conditioned SPD input)', async () => {
+  const g = ref('chol/g');
+  const { l, shift } = await la.cholesky(g);
+  assert.equal(shift, 0);
+  const want = ref('chol/l');
+  const rel = (x: Matrix, y: Matrix) => frobenius(matrix(x.rows, x.cols, x.data.map((v, k) => v - y.data[k]))) / frobenius(y);
+  assert.ok(rel(l, want) < 1e-10);
+  const b = ref('chol/b');
+  assert.ok(rel(await la.solveTriangular(l, b, { lower: true }), ref('chol/solve_lower')) < 1e-10);
+  assert.ok(rel(await la.solveTriangular(l, b, { lower: true, transpose: true }), ref('chol/solve_upper_t')) < 1e-10);
+  // Right side: X Lᵀ = Bᵀ  ⇔  L Xᵀ = B.
+  const xr = await la.solveTriangular(l, transpose(b), { lower: true, side: 'right', transpose: true });
+  assert.ok(rel(transpose(xr), ref('chol/solve_lower')) < 1e-10);
+  const inv = await la.invTriangular(l, true);
+  const eye = matmul(l, inv);
+  for (let i = 0; i < eye.rows; i++) for (let j = 0; j < eye.cols; j++) assert.ok(Math.abs(eye.data[i * eye.cols + j] - (i === j ? 1 : 0)) < 1e-10);
+});
+
+test('cholesky of a rank-deficient Gram matrix shifts by −λ_min + ε and logs it (SVD-LLM rule)', async () => {
+  const g = ref('chol_deficient/g');
+  const eig = ref('chol_deficient/eig').data;
+  const logs: string[] = [];
+  const { l, shift, attempts } = await la.cholesky(g, { eps: 1e-6, log: (m) => logs.push(m) });
+  assert.ok(attempts >= 2 && shift > 0);
+  assert.equal(logs.length, attempts - 1);
+  assert.match(logs[0], /not positive definite .* diagonal shift/);
+  // First attempt's shift is −λ_min + 1e-6, with λ_min from our eigh matching LAPACK to 1e-8 of ‖G‖.
+  const expected = Math.max(0, -eig[0]) + 1e-6 * 10 ** (attempts - 2);
+  assert.ok(Math.abs(shift - expected) <= 1e-8 * eig[eig.length - 1], `${shift} vs ${expected}`);
+  const rec = matmul(l, l, { transB: true });
+  for (let i = 0; i < g.rows; i++) assert.ok(Math.abs(rec.data[i * g.rows + i] - g.data[i * g.rows + i] - shift) < 1e-8 * eig[eig.length - 1]);
+});
+
+test('eigh matches LAPACK eigenvalues and returns orthonormal vectors', async () => {
+  const g = ref('chol/g');
+  const { values, vectors } = await la.eigh(g);
+  const x = ref('chol_deficient/g');
+  const want = ref('chol_deficient/eig').data;
+  const got = (await la.eigh(x, { vectors: false })).values;
+  for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-9 * want[want.length - 1]);
+  assert.ok(orthoError(vectors!) < 1e-10);
+  for (let i = 1; i < values.length; i++) assert.ok(values[i] >= values[i - 1]);
+});
