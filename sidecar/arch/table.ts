@@ -132,6 +132,7 @@ export function readDims(spec: ArchSpec, config: Record<string, unknown>): Dims 
 /** Names resolved against a checkpoint's tensors: the prefix it actually uses and tied heads. */
 export interface ResolvedArch {
   spec: ArchSpec;
+  config: Record<string, unknown>;
   dims: Dims;
   prefix: string;
   tied: boolean;
@@ -155,7 +156,7 @@ export function resolveArch(config: Record<string, unknown>, tensorNames: Iterab
   const layer = (i: number) => `${prefix}${spec.layers}.${i}.`;
   const lmHead = names.has(`${spec.lmHead}.weight`) ? spec.lmHead : `${prefix}${spec.lmHead}`;
   return {
-    spec, dims, prefix, layer,
+    spec, config, dims, prefix, layer,
     tied: !names.has(`${lmHead}.weight`),
     projections: (i) => spec.projections.map((p) => ({ name: `${layer(i)}${p.key}`, spec: p })),
     embed: `${prefix}${spec.embed}`,

@@ -1,0 +1,76 @@
+// The checkpoint's own tokenizer.json through @huggingface/tokenizers (no network).
+// Llama-style SentencePiece BPE has no pre-tokenizer, so the library runs BPE over a whole text as
+// one word: quadratic-ish and ~100 s for our 5 MB corpus. When no vocabulary token spans a "▁" word
+// boundary, BPE on each "▁word" piece gives the same ids; we check that property of the vocabulary
+// at load and fall back to the library's own path otherwise. A test compares both on real text.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { CheckpointError } from '../checkpoint/errors';
+
+export interface Tokenizer {
+  encode(text: string, opts?: { addBos?: boolean }): Int32Array;
+  decode(ids: ArrayLike<number>): string;
+  readonly vocabSize: number;
+  readonly bosId?: number;
+  /** Whether the word-split fast path is in use (see the module comment). */
+  readonly fast: boolean;
+}
+
+/** What we use of the library's internals (version pinned in package.json; a test guards it). */
+interface Internals {
+  normalizer: ((text: string) => string) | null;
+  pre_tokenizer: unknown;
+  model: ((words: string[]) => string[]) & { vocab: string[] };
+  added_tokens_map: Map<string, unknown>;
+}
+
+function splitsAtSpace(vocab: string[]): boolean {
+  // A token like "a▁b" (a space inside, after a non-space) would merge across our split points.
+  return !vocab.some((t) => typeof t === 'string' && /[^▁]▁/.test(t));
+}
+
+export async function loadTokenizer(dir: string): Promise<Tokenizer> {
+  const read = async (name: string, required: boolean) => {
+    try {
+      return JSON.parse(await readFile(join(dir, name), 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      if (!required && (e as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      throw new CheckpointError(`${join(dir, name)}: cannot load tokenizer (${(e as Error).message})`);
+    }
+  };
+  const json = await read('tokenizer.json', true);
+  const config = await read('tokenizer_config.json', false);
+  const tok = new HfTokenizer(json, config);
+  const inner = tok as unknown as Internals;
+  const vocab = inner.model.vocab;
+  const bosToken = typeof config.bos_token === 'string' ? config.bos_token : (config.bos_token as { content?: string } | undefined)?.content;
+  const bosId = bosToken !== undefined ? tok.token_to_id(bosToken) : undefined;
+  const addBosDefault = config.add_bos_token === true;
+  const fast = inner.pre_tokenizer === null && typeof inner.normalizer === 'function' && splitsAtSpace(vocab);
+  const added = [...inner.added_tokens_map.keys()];
+
+  const encodeFast = (text: string): number[] => {
+    const normalized = inner.normalizer!(text);
+    const words = normalized.split(/(?<=[^▁])(?=▁)/);
+    const tokens = inner.model(words);
+    return tokens.map((t) => tok.token_to_id(t)!);
+  };
+  return {
+    vocabSize: vocab.length,
+    bosId,
+    fast,
+    encode(text, opts = {}) {
+      const useFast = fast && !added.some((a) => text.includes(a));
+      const ids = useFast ? encodeFast(text) : tok.encode(text, { add_special_tokens: false }).ids;
+      const bos = (opts.addBos ?? addBosDefault) && bosId !== undefined;
+      const out = new Int32Array(ids.length + (bos ? 1 : 0));
+      if (bos) out[0] = bosId!;
+      out.set(ids, bos ? 1 : 0);
+      return out;
+    },
+    decode(ids) {
+      return tok.decode(Array.from(ids), { skip_special_tokens: true });
+    },
+  };
+}
