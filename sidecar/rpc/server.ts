@@ -83,6 +83,8 @@ export function serve(connection: MessageConnection, opts: { backend: BackendCho
     return compress(plan, jobFor(token, p.progressToken));
   }));
   connection.onRequest(Requests.shutdown, async () => {
-    setImmediate(() => opts.exit(0));
+    // The response is written after this handler resolves (vscode-jsonrpc queues writes), so exit a
+    // moment later; a client that closes the pipe first ends the process through onClose anyway.
+    setTimeout(() => opts.exit(0), 100);
   });
 }
