@@ -88,8 +88,16 @@ export class CheckpointWriter {
     }
   }
 
+  /** finalize() then publish(). */
   async commit(config: Record<string, unknown>): Promise<string[]> {
-    if (this.closed) throw new Error('CheckpointWriter: commit after commit or abort');
+    const files = await this.finalize(config);
+    await this.publish();
+    return files;
+  }
+
+  /** Completes the checkpoint inside the temporary folder (loadable from `tempDir`), not yet published. */
+  async finalize(config: Record<string, unknown>): Promise<string[]> {
+    if (this.closed) throw new Error('CheckpointWriter: finalize after commit or abort');
     if (this.pending.length || this.shards.length === 0) await this.flush();
     const n = this.shards.length;
     const finalName = (k: number) => (n === 1 ? SINGLE_FILE : `model-${String(k + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`);
@@ -106,12 +114,16 @@ export class CheckpointWriter {
     }
     await writeFile(join(this.tempDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     files.push('config.json');
+    this.closed = true;
+    return files;
+  }
+
+  /** Renames the finished temporary folder to outDir. */
+  async publish(): Promise<void> {
     if (await stat(this.outDir).then(() => true, () => false)) {
       throw new CheckpointError(`${this.outDir}: appeared while writing; Rankwise never overwrites, so this run's result is discarded`);
     }
     await rename(this.tempDir, this.outDir);
-    this.closed = true;
-    return files;
   }
 
   async abort(): Promise<void> {

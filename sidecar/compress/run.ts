@@ -16,6 +16,7 @@ import type { CompressionMethod, Factorization, MethodContext } from '../methods
 import { transposeF32 } from '../methods/weights';
 import { projectionInfo, summarize } from '../inspect/summary';
 import { PhaseTimer, type Job } from './job';
+import { evaluateFolder, evaluationIds } from '../eval/evaluate';
 import { reportMarkdown, type MatrixReport, type Report } from './report';
 
 export const SIDE_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model',
@@ -75,6 +76,10 @@ export async function compress(plan: Plan, job: Job): Promise<CompressOutcome> {
     const ctx: MethodContext = { plan, ckpt, arch, ranks, job };
 
     const m = method;
+    const evalIds = plan.evaluation ? await evaluationIds(plan.model, plan.evaluation) : undefined;
+    const pplBefore = plan.evaluation && evalIds
+      ? await timer.time('evaluate', () => evaluateFolder(plan.model, evalIds, plan.evaluation!, job, 'original'))
+      : undefined;
     if (m.prepare) await timer.time('calibrate', () => m.prepare!(ctx));
     const removed = m.removedLayers ? await m.removedLayers(ctx) : (plan.removeLayers as number[]);
     const keptLayers = [...Array(arch.dims.layers).keys()].filter((i) => !removed.includes(i));
@@ -158,20 +163,26 @@ export async function compress(plan: Plan, job: Job): Promise<CompressOutcome> {
       };
       if (plan.dtype !== 'keep') config.torch_dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[plan.dtype];
       await writer.copyFiles(plan.model, SIDE_FILES);
+      await timer.time('write', () => writer.finalize(config));
+      const pplAfter = plan.evaluation && evalIds
+        ? await timer.time('evaluate', () => evaluateFolder(writer.tempDir, evalIds, plan.evaluation!, job, 'compressed'))
+        : undefined;
 
       const report: Report = {
         method: plan.method, ratio: plan.ratio, model: plan.model, output: plan.output, backend: backend.name,
         parametersBefore: before.parameters, parametersAfter: paramsAfter,
         bytesBefore: before.bytes, bytesAfter,
         removedLayers: removed,
+        evaluation: pplBefore && pplAfter ? {
+          data: plan.evaluation!.data, seqLen: plan.evaluation!.seqLen, windows: pplAfter.windows, predictions: pplAfter.predictions,
+          perplexityBefore: pplBefore.perplexity, perplexityAfter: pplAfter.perplexity,
+        } : undefined,
         calibration: m.prepare && plan.calibration.data ? { ...plan.calibration, data: plan.calibration.data } : undefined,
-        phases: timer.phases(), seconds: 0, matrices, createdAt: new Date().toISOString(),
+        phases: timer.phases(), seconds: (performance.now() - t0) / 1000, matrices, createdAt: new Date().toISOString(),
       };
-      report.seconds = (performance.now() - t0) / 1000;
       await writeFile(join(writer.tempDir, REPORT_JSON), JSON.stringify(report, null, 2) + '\n');
       await writeFile(join(writer.tempDir, REPORT_MD), reportMarkdown(report));
-      await timer.time('write', () => writer.commit(config));
-      report.phases = timer.phases();
+      await writer.publish();
       return {
         output: plan.output, parameters_before: report.parametersBefore, parameters_after: report.parametersAfter,
         bytes_before: report.bytesBefore, bytes_after: report.bytesAfter, seconds: report.seconds,

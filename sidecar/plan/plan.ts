@@ -15,7 +15,8 @@ export type OutputDType = (typeof DTYPES)[number];
 export interface Override { match: string; ratio?: number; rank?: number }
 /** `data` is required by the methods that calibrate (all but svd). */
 export interface Calibration { data?: string; samples: number; seqLen: number; seed: number }
-export interface Evaluation { data: string; seqLen: number }
+/** `windows` evaluates only the first N windows (quick looks); omitted, the whole text. */
+export interface Evaluation { data: string; seqLen: number; windows?: number }
 
 export interface Plan {
   /** Folder relative paths resolve against (the plan file's folder). */
@@ -135,7 +136,8 @@ export function validatePlan(raw: unknown, baseDir: string): Plan {
     if (!isObj(raw.evaluation)) throw new PlanError('plan: "evaluation" must be an object { data, seqLen } or null');
     evaluation = {
       data: path(str(raw.evaluation, 'data', 'evaluation.data')),
-      seqLen: num(raw.evaluation, 'seqLen', 'evaluation.seqLen', 256, isPosInt, 'a positive integer'),
+      seqLen: num(raw.evaluation, 'seqLen', 'evaluation.seqLen', 256, (v) => isPosInt(v) && v >= 2, 'an integer ≥ 2'),
+      windows: raw.evaluation.windows === undefined ? undefined : num(raw.evaluation, 'windows', 'evaluation.windows', undefined, isPosInt, 'a positive integer'),
     };
   }
 
