@@ -1,31 +1,36 @@
 // The one linear-algebra interface of the engine (DESIGN.md "Tensor engine"). The portable
-// implementation is float64 JavaScript and is what runs on the wasm and cpu backends.
-// Native TensorFlow kernels (Svd, Cholesky, ...) through tfjs-node are not wired in yet: the native
-// packages cannot be installed or tested on our CI machines, so every backend uses this path.
+// implementation is float64 JavaScript and is what runs on the wasm and cpu backends; on tfjs-node
+// the same calls go to TensorFlow's own kernels (native.ts).
 import type { Matrix } from './matrix';
-import { jacobiSvd } from './jacobi-svd';
-import { choleskyShifted, type CholeskyOptions } from './cholesky';
-import { jacobiEigen } from './jacobi-eigen';
-import { solveTri, type TriOptions } from './triangular';
 import { identity } from './matrix';
+import { svdPortable } from './svd';
+import { choleskyShifted, type CholeskyOptions } from './cholesky';
+import { eighPortable } from './eigh';
+import { solveTri, type TriOptions } from './triangular';
+import { nativeLinalg } from './native';
 
-export interface SvdResult { s: Float64Array; u?: Matrix; v?: Matrix }
-export interface CholeskyResult { l: Matrix; shift: number; attempts: number }
+export interface SvdResult { s: Float64Array /* descending */; u?: Matrix /* m×k */; v?: Matrix /* n×k, NOT Vᵀ */ }
+export interface CholeskyResult { l: Matrix /* lower */; shift: number /* 0 if none was needed */; attempts: number }
+export interface SvdOptions {
+  vectors?: boolean; // default true
+  full?: boolean; // default false: thin, k = min(m, n); true: U is m×m and V is n×n
+}
 
 export interface Linalg {
   readonly name: 'native' | 'portable';
-  svd(a: Matrix, opts?: { vectors?: boolean }): Promise<SvdResult>;
+  svd(a: Matrix, opts?: SvdOptions): Promise<SvdResult>;
   cholesky(a: Matrix, opts?: CholeskyOptions): Promise<CholeskyResult>;
+  /** left: solves op(T) X = B; right: solves X op(T) = B. */
   solveTriangular(t: Matrix, b: Matrix, opts: TriOptions): Promise<Matrix>;
   invTriangular(t: Matrix, lower: boolean): Promise<Matrix>;
+  /** Eigenvalues ascending; eigenvectors as columns. */
   eigh(a: Matrix, opts?: { vectors?: boolean }): Promise<{ values: Float64Array; vectors?: Matrix }>;
 }
 
 const portable: Linalg = {
   name: 'portable',
   async svd(a, opts = {}) {
-    const { s, u, v } = jacobiSvd(a, opts.vectors ?? true);
-    return { s, u, v };
+    return svdPortable(a, opts.vectors ?? true, opts.full ?? false);
   },
   async cholesky(a, opts) {
     return choleskyShifted(a, opts);
@@ -37,7 +42,7 @@ const portable: Linalg = {
     return solveTri(t, identity(t.rows), { lower });
   },
   async eigh(a, opts = {}) {
-    return jacobiEigen(a, opts.vectors ?? true);
+    return eighPortable(a, opts.vectors ?? true);
   },
 };
 
@@ -45,6 +50,7 @@ export function portableLinalg(): Linalg {
   return portable;
 }
 
+/** Native when the active tfjs backend is tfjs-node's ('tensorflow'), else portable. */
 export function getLinalg(): Linalg {
-  return portable;
+  return nativeLinalg() ?? portable;
 }

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { portableLinalg } from '../../../sidecar/linalg';
+import { getLinalg, portableLinalg } from '../../../sidecar/linalg';
+import { initBackend } from '../../../sidecar/tensor/backend';
 import { frobenius, matmul, matrix, transpose, type Matrix } from '../../../sidecar/linalg/matrix';
 import { ROOT } from '../../helpers/paths';
 
@@ -87,4 +88,54 @@ test('eigh matches LAPACK eigenvalues and returns orthonormal vectors', async ()
   for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-9 * want[want.length - 1]);
   assert.ok(orthoError(vectors!) < 1e-10);
   for (let i = 1; i < values.length; i++) assert.ok(values[i] >= values[i - 1]);
+});
+
+test('full SVD: U is m×m and V is n×n, both orthogonal, and their leading columns reproduce A', async () => {
+  for (const name of ['random_64x48', 'random_120x200', 'rank10_96x64']) {
+    const a = ref(`${name}/a`);
+    const { s, u, v } = await la.svd(a, { full: true });
+    assert.equal(u!.rows, a.rows);
+    assert.equal(u!.cols, a.rows);
+    assert.equal(v!.rows, a.cols);
+    assert.equal(v!.cols, a.cols);
+    // Same 1e-5 bound as the thin case: the completed columns come from the same reflectors.
+    assert.ok(orthoError(u!) <= 1e-5, `${name}: U orthogonality ${orthoError(u!)}`);
+    assert.ok(orthoError(v!) <= 1e-5, `${name}: V orthogonality ${orthoError(v!)}`);
+    const k = s.length;
+    const us = matrix(a.rows, k, Float64Array.from({ length: a.rows * k }, (_, i) => u!.data[Math.floor(i / k) * a.rows + (i % k)] * s[i % k]));
+    const vk = matrix(a.cols, k, Float64Array.from({ length: a.cols * k }, (_, i) => v!.data[Math.floor(i / k) * a.cols + (i % k)]));
+    const rec = matmul(us, vk, { transB: true });
+    const diff = matrix(a.rows, a.cols, a.data.map((x, i) => x - rec.data[i]));
+    assert.ok(frobenius(diff) / frobenius(a) <= 1e-5, `${name}: reconstruction ${frobenius(diff) / frobenius(a)}`);
+  }
+});
+
+test('eigh vectors satisfy A v = λ v on an indefinite matrix, values match LAPACK', async () => {
+  // Indefinite and rank-deficient: G − mean(diag)·I has eigenvalues of both signs and a 44-fold one.
+  const g = ref('chol_deficient/g');
+  const want = ref('chol_deficient/eig').data;
+  const n = g.rows;
+  let c = 0;
+  for (let i = 0; i < n; i++) c += g.data[i * n + i] / n;
+  const a = matrix(n, n, g.data.map((x, i) => (Math.floor(i / n) === i % n ? x - c : x)));
+  const { values, vectors } = await la.eigh(a);
+  const scale = want[n - 1];
+  // 1e-9·‖G‖: the shifted-SVD route errs by a few ε·‖A‖ (LAPACK's own accuracy is ε·‖A‖).
+  for (let i = 0; i < n; i++) assert.ok(Math.abs(values[i] - (want[i] - c)) <= 1e-9 * scale, `λ${i}: ${values[i]} vs ${want[i] - c}`);
+  assert.ok(orthoError(vectors!) <= 1e-10);
+  const av = matmul(a, vectors!);
+  let res = 0;
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) res = Math.max(res, Math.abs(av.data[i * n + j] - values[j] * vectors!.data[i * n + j]));
+  assert.ok(res <= 1e-9 * scale, `residual ${res}`);
+});
+
+test('getLinalg falls back to the portable implementation on the cpu backend', async () => {
+  await initBackend('cpu');
+  assert.equal(getLinalg().name, 'portable');
+});
+
+test('a matrix that stays indefinite after maxAttempts shifts is an error, not a wrong factor', async () => {
+  // Shifted by −λ_min + ε the matrix is always positive definite, so force failure with maxAttempts 1.
+  const g = ref('chol_deficient/g');
+  await assert.rejects(la.cholesky(g, { maxAttempts: 1 }), /not positive definite after 1 attempts/);
 });

@@ -1,0 +1,130 @@
+// Householder reduction of a tall matrix (m ≥ n) to upper bidiagonal form, A = Q B Pᵀ (LAPACK's
+// gebrd, unblocked). The matrix is held column-major (as rows of Aᵀ) so that both the left
+// reflectors (on columns) and the right ones (on rows, applied as y = A w, A -= τ y wᵀ) run over
+// contiguous memory; every step is dot products and axpys.
+
+export interface Bidiagonal {
+  m: number;
+  n: number;
+  d: Float64Array; // diagonal, n
+  e: Float64Array; // superdiagonal, n (e[n-1] = 0)
+  /** Column-major m×n: column k holds the left reflector v_k below the diagonal (v_k[k] = 1 implied). */
+  x: Float64Array;
+  tauQ: Float64Array;
+  /** n×n row-major: row k holds the right reflector w_k on coordinates k+1..n-1 (w_k[k+1] = 1). */
+  w: Float64Array;
+  tauP: Float64Array;
+}
+
+/** Reduces the tall matrix whose columns are the rows of `xt` (n rows of length m, taken over). */
+export function bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagonal {
+  const d = new Float64Array(n);
+  const e = new Float64Array(n);
+  const tauQ = new Float64Array(n);
+  const tauP = new Float64Array(n);
+  const w = new Float64Array(n * n);
+  const X = xt;
+  const y = new Float64Array(m);
+  for (let k = 0; k < n; k++) {
+    // Left reflector: zero A[k+1:, k] (row k of X from position k).
+    const ck = k * m;
+    const { beta, tau } = reflector(X, ck + k, ck + m);
+    d[k] = beta;
+    tauQ[k] = tau;
+    if (tau !== 0) reflectRows(X, ck, X, m, k, k + 1, n, tau);
+    if (k >= n - 1) continue;
+    // Right reflector: zero A[k, k+2:], read across the rows of X at offset k (stride m).
+    const row = w.subarray(k * n, k * n + n);
+    for (let j = k + 1; j < n; j++) row[j] = X[j * m + k];
+    const r = reflector(row, k + 1, n);
+    e[k] = r.beta;
+    tauP[k] = r.tau;
+    row[k + 1] = 1;
+    if (r.tau === 0) continue;
+    // y = A[k+1:, k+1:] w (columns two at a time), then A[k+1:, j] -= τ w_j y.
+    y.fill(0, k + 1, m);
+    for (let j = k + 1; j < n; j += 2) {
+      const w0 = row[j];
+      const w1 = j + 1 < n ? row[j + 1] : 0;
+      const c0 = j * m;
+      const c1 = j + 1 < n ? c0 + m : c0;
+      for (let i = k + 1; i < m; i++) y[i] += w0 * X[c0 + i] + w1 * X[c1 + i];
+    }
+    for (let j = k + 1; j < n; j++) {
+      const wj = row[j] * r.tau;
+      if (wj === 0) continue;
+      const cj = j * m;
+      for (let i = k + 1; i < m; i++) X[cj + i] -= wj * y[i];
+    }
+  }
+  return { m, n, d, e, x: X, tauQ, w, tauP };
+}
+
+/**
+ * Applies H = I − τ v vᵀ (v_i = V[src + i] for i > at, v_at = 1) to rows r0..r1−1 of M (row length len),
+ * each row read at the same offsets. Two rows per pass, so v is loaded once for both.
+ */
+function reflectRows(V: Float64Array, src: number, M: Float64Array, len: number, at: number, r0: number, r1: number, tau: number): void {
+  let r = r0;
+  for (; r + 1 < r1; r += 2) {
+    const o0 = r * len;
+    const o1 = o0 + len;
+    let s0 = M[o0 + at];
+    let s1 = M[o1 + at];
+    for (let i = at + 1; i < len; i++) {
+      const v = V[src + i];
+      s0 += v * M[o0 + i];
+      s1 += v * M[o1 + i];
+    }
+    s0 *= tau;
+    s1 *= tau;
+    M[o0 + at] -= s0;
+    M[o1 + at] -= s1;
+    for (let i = at + 1; i < len; i++) {
+      const v = V[src + i];
+      M[o0 + i] -= s0 * v;
+      M[o1 + i] -= s1 * v;
+    }
+  }
+  if (r < r1) {
+    const o = r * len;
+    let s0 = M[o + at];
+    for (let i = at + 1; i < len; i++) s0 += V[src + i] * M[o + i];
+    s0 *= tau;
+    M[o + at] -= s0;
+    for (let i = at + 1; i < len; i++) M[o + i] -= s0 * V[src + i];
+  }
+}
+
+/**
+ * Householder vector for v[from..to): on return v[from] is implicitly 1 (the stored value is left
+ * as beta for the caller to read), v[from+1..] holds the vector, and H = I − τ v vᵀ maps the
+ * original x to beta·e₁ with beta = −sign(x₀)‖x‖ (LAPACK's larfg convention).
+ */
+function reflector(v: Float64Array, from: number, to: number): { beta: number; tau: number } {
+  const alpha = v[from];
+  let sq = 0;
+  for (let i = from + 1; i < to; i++) sq += v[i] * v[i];
+  if (sq === 0) return { beta: alpha, tau: 0 };
+  const norm = Math.hypot(alpha, Math.sqrt(sq));
+  const beta = alpha >= 0 ? -norm : norm;
+  const scale = 1 / (alpha - beta);
+  for (let i = from + 1; i < to; i++) v[i] *= scale;
+  v[from] = beta;
+  return { beta, tau: (beta - alpha) / beta };
+}
+
+/**
+ * Rows of `ut` (count rows, length m) are vectors in B's row space padded with zeros: replaces each by
+ * Q times it, Q = H₀ H₁ … H_{n−1}. Applied from the last reflector to the first.
+ */
+export function applyQ(b: Bidiagonal, ut: Float64Array, count: number): void {
+  const { m, n, x, tauQ } = b;
+  for (let k = n - 1; k >= 0; k--) if (tauQ[k] !== 0) reflectRows(x, k * m, ut, m, k, 0, count, tauQ[k]);
+}
+
+/** Same for the right factor P = G₀ G₁ … G_{n−3} on the rows of `vt` (count rows, length n). */
+export function applyP(b: Bidiagonal, vt: Float64Array, count: number): void {
+  const { n, w, tauP } = b;
+  for (let k = n - 2; k >= 0; k--) if (tauP[k] !== 0) reflectRows(w, k * n, vt, n, k + 1, 0, count, tauP[k]);
+}
