@@ -1,36 +1,43 @@
 // Where forward-pass time goes on the active backend: per stage, one batch of the reference model.
+//   node out/bench/profile-forward.js [wasm|cpu|...]
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../sidecar/tensor/backend';
-import { StreamingModel, disposePassContext } from '../sidecar/model/model';
 import { join } from 'node:path';
+import { initBackend } from '../sidecar/tensor/backend';
+import type { BackendChoice } from '../sidecar/rpc/protocol';
+import { StreamingModel } from '../sidecar/model/model';
+import { disposeLayer, layerForward } from '../sidecar/model/layer';
 
 async function main() {
-  const backend = await initBackend((process.argv[2] as 'wasm') ?? 'auto');
+  const backend = await initBackend((process.argv[2] as BackendChoice) ?? 'auto');
   const model = await StreamingModel.open(join(__dirname, '..', '..', 'models', 'rankwise-brown-14m'));
   const B = 8, T = 256;
   const ids = new Int32Array(B * T).map((_, i) => (i * 7919) % 32000);
-  const time = async (label: string, fn: () => Promise<unknown> | unknown) => {
+  const time = async <R>(label: string, fn: () => Promise<R> | R): Promise<R> => {
     const t0 = performance.now();
     const r = await fn();
     if (r instanceof tf.Tensor) await r.data();
     console.log(`${label}: ${(performance.now() - t0).toFixed(0)} ms`);
     return r;
   };
-  const ctx = model.context(B, T);
-  let h = (await time('embed', () => model.embed(ids, B, T))) as tf.Tensor2D;
-  for (let i = 0; i < 2; i++) h = (await time(`layer ${i}`, () => model.layer(i, h, ctx))) as tf.Tensor2D;
-  await time('nll', () => model.nll(h, ids, T));
+  let h = await time('embed', () => model.embed(ids, B, T));
+  for (let i = 0; i < 2; i++) {
+    const w = await time(`load layer ${i}`, () => model.loadLayer(i));
+    const next = await time(`layer ${i}`, () => layerForward(model.arch, w, h));
+    disposeLayer(w);
+    h.dispose();
+    h = next;
+  }
+  await time('nll (final norm, lm_head, logsumexp)', () => model.nll(h, ids));
+  h.dispose();
   const x = tf.randomNormal([1024, 256]) as tf.Tensor2D;
-  const w = tf.randomNormal([32000, 256]) as tf.Tensor2D;
-  await time('matmul 1024x256x32000', () => tf.matMul(x, w, false, true));
+  const w = tf.randomNormal([256, 32000]) as tf.Tensor2D;
+  await time('matmul 1024x256x32000', () => tf.matMul(x, w));
   const l = tf.randomNormal([1024, 32000]);
-  await time('logSoftmax 1024x32000', () => tf.logSoftmax(l, -1));
+  await time('logSumExp 1024x32000', () => tf.logSumExp(l, -1));
   const s = tf.randomNormal([8, 8, 256, 256]);
   await time('softmax 8x8x256x256', () => tf.softmax(s, -1));
-  const q = tf.randomNormal([8, 256, 8, 32]);
-  await time('transpose 4d', () => tf.transpose(q, [0, 2, 1, 3]));
-  await time('batched matmul qk', () => tf.matMul(tf.randomNormal([8, 8, 256, 32]), tf.randomNormal([8, 8, 256, 32]), false, true));
-  disposePassContext(ctx);
+  tf.dispose([x, w, l, s]);
+  await model.close();
   console.log('backend', backend.name);
 }
 main();

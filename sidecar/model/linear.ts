@@ -1,25 +1,33 @@
-// A projection as the forward pass runs it: dense W or our factorized u·v. Weights are held
-// TRANSPOSED ([in, out]) because tfjs-wasm's matMul with transposeB is 10–20× slower than without
-// (measured: bench/profile-forward.ts), and y = x Wᵀ is then a plain matMul.
+// A projection as the forward pass runs it: dense W or our factorized u·v, both in the checkpoint's
+// math layout ([out, in], [out, r], [r, in]) so methods can read and replace them directly.
 import * as tf from '@tensorflow/tfjs-core';
 
 export type Linear =
-  | { kind: 'dense'; wT: tf.Tensor2D; b?: tf.Tensor1D }
-  | { kind: 'factored'; uT: tf.Tensor2D /* [r, out] */; vT: tf.Tensor2D /* [in, r] */; b?: tf.Tensor1D };
+  | { kind: 'dense'; w: tf.Tensor2D /* [out, in] */; b?: tf.Tensor1D }
+  | { kind: 'factored'; u: tf.Tensor2D /* [out, r] */; v: tf.Tensor2D /* [r, in] */; b?: tf.Tensor1D };
 
-/** y = x Wᵀ (+ b) for x [tokens, in]; factored as (x vᵀ) uᵀ, never forming u·v. */
+// x Wᵀ as matMul(x, transpose(W)): tfjs-wasm's matMul with transposeB takes a slow path, 12× slower
+// than an explicit transpose plus a plain matMul on a 2048×256·256×688 product (bench/forward.ts
+// runs the whole model; measured with both forms while writing this).
+const mulT = (x: tf.Tensor2D, w: tf.Tensor2D) => tf.matMul(x, tf.transpose(w)) as tf.Tensor2D;
+
+/** y = x Wᵀ (+ b) for x [tokens, in] → [tokens, out]; factored as (x vᵀ) uᵀ, never forming u·v. */
 export function applyLinear(x: tf.Tensor2D, l: Linear): tf.Tensor2D {
   return tf.tidy(() => {
-    const y = l.kind === 'dense' ? tf.matMul(x, l.wT) : tf.matMul(tf.matMul(x, l.vT), l.uT);
+    const y = l.kind === 'dense' ? mulT(x, l.w) : mulT(mulT(x, l.v), l.u);
     return (l.b ? tf.add(y, l.b) : y) as tf.Tensor2D;
   });
 }
 
+export function linearShape(l: Linear): { out: number; in: number; rank?: number } {
+  return l.kind === 'dense' ? { out: l.w.shape[0], in: l.w.shape[1] } : { out: l.u.shape[0], in: l.v.shape[1], rank: l.v.shape[0] };
+}
+
 export function disposeLinear(l: Linear): void {
-  if (l.kind === 'dense') l.wT.dispose();
+  if (l.kind === 'dense') l.w.dispose();
   else {
-    l.uT.dispose();
-    l.vT.dispose();
+    l.u.dispose();
+    l.v.dispose();
   }
   l.b?.dispose();
 }

@@ -1,35 +1,43 @@
-// The model run one decoder layer at a time (DESIGN.md "Checkpoints"): only the embedding, the head
-// and the current layer's weights are resident, unless every layer fits in the cache budget, in
-// which case layers stay loaded across batches (small models, repeated passes).
+// The model run one decoder layer at a time (DESIGN.md "Checkpoints"): the embedding, final norm and
+// head stay resident; a decoder layer's weights are read from the checkpoint when it runs and
+// released after, so peak memory is one layer plus the activations whatever the depth.
 import * as tf from '@tensorflow/tfjs-core';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint';
-import { resolveArch, type ResolvedArch } from '../arch/table';
-import { disposeLayer, disposePassContext, layerForward, layerNorm, loadLayer, passContext, rmsNorm, type LayerHooks, type LayerWeights, type PassContext } from './layer';
+import { resolveArch, type InputSite, type ResolvedArch } from '../arch/table';
+import { throwIfAborted } from '../errors';
+import { disposeLayer, layerForward, loadLayer, type LayerHooks, type LayerWeights } from './layer';
+import { layerNorm, rmsNorm } from './norm';
 
-/** Keep all layers loaded when their float32 weights total less than this. */
-export const LAYER_CACHE_BYTES = 256 * 1024 ** 2;
-/** Rows of logits materialised at once in nll(): bounds the [rows, vocab] matrix. */
-const LOGIT_ROWS = 1024;
+/** Rows of logits materialised at once by nll(): bounds the [rows, vocab] matrix (128 MB at 32k vocab). */
+export const LOGIT_ROWS = 1024;
+
+export interface ForwardOptions {
+  /** First layer to run (default 0) and the layer after the last (default layerCount). */
+  from?: number;
+  to?: number;
+  onInput?: (layer: number, site: InputSite, x: tf.Tensor2D) => void;
+  /** Hidden states before and after a layer; both are disposed after the call (tf.keep or clone to retain). */
+  onLayer?: (layer: number, hIn: tf.Tensor3D, hOut: tf.Tensor3D) => void;
+  signal?: AbortSignal;
+}
 
 export class StreamingModel {
-  private readonly cache = new Map<number, LayerWeights>();
-  private readonly cacheAll: boolean;
-
   private constructor(
     readonly ckpt: Checkpoint,
     readonly arch: ResolvedArch,
     private readonly embedding: tf.Tensor2D,
     private readonly positions: tf.Tensor2D | undefined,
     private readonly norm: { w: tf.Tensor1D; b?: tf.Tensor1D },
-    /** lm_head transposed, [hidden, vocab]. */
+    /** lm_head transposed, [hidden, vocab]: a plain matMul (see linear.ts); for a tied head a second copy. */
     private readonly head: tf.Tensor2D,
-  ) {
-    const layerBytes = [...ckpt.tensors.values()].filter((t) => t.name.startsWith(arch.layer(0).replace(/0\.$/, ''))).reduce((s, t) => s + 4 * t.shape.reduce((a, b) => a * b, 1), 0);
-    this.cacheAll = layerBytes <= LAYER_CACHE_BYTES;
-  }
+  ) {}
 
   get layerCount(): number {
     return this.arch.dims.layers;
+  }
+
+  get vocabSize(): number {
+    return this.embedding.shape[0];
   }
 
   static async open(dir: string): Promise<StreamingModel> {
@@ -42,106 +50,132 @@ export class StreamingModel {
     }
   }
 
+  /** Takes ownership of ckpt: close() closes it. */
   static async fromCheckpoint(ckpt: Checkpoint): Promise<StreamingModel> {
     const arch = resolveArch(ckpt.config, ckpt.tensors.keys());
+    const held: tf.Tensor[] = [];
     const t2 = async (name: string) => {
-      const e = ckpt.tensors.get(name)!;
-      return tf.tensor2d(await ckpt.read(name), e.shape as [number, number]);
+      const e = ckpt.tensors.get(name);
+      if (!e || e.shape.length !== 2) throw new Error(`${ckpt.dir}: ${name} missing or not 2-D`);
+      const t = tf.tensor2d(await ckpt.read(name), e.shape as [number, number]);
+      held.push(t);
+      return t;
     };
-    const embedding = await t2(`${arch.embed}.weight`);
-    const positions = arch.positions ? await t2(`${arch.positions}.weight`) : undefined;
-    const norm = {
-      w: tf.tensor1d(await ckpt.read(`${arch.finalNorm}.weight`)),
-      b: ckpt.has(`${arch.finalNorm}.bias`) ? tf.tensor1d(await ckpt.read(`${arch.finalNorm}.bias`)) : undefined,
+    const t1 = async (name: string) => {
+      const t = tf.tensor1d(await ckpt.read(name));
+      held.push(t);
+      return t;
     };
-    // Held transposed [hidden, vocab]: see linear.ts for why.
-    const headW = arch.tied ? embedding : await t2(`${arch.lmHead}.weight`);
-    const head = tf.transpose(headW) as tf.Tensor2D;
-    if (headW !== embedding) headW.dispose();
-    return new StreamingModel(ckpt, arch, embedding, positions, norm, head);
+    try {
+      const embedding = await t2(`${arch.embed}.weight`);
+      const positions = arch.positions ? await t2(`${arch.positions}.weight`) : undefined;
+      const norm = { w: await t1(`${arch.finalNorm}.weight`), b: ckpt.has(`${arch.finalNorm}.bias`) ? await t1(`${arch.finalNorm}.bias`) : undefined };
+      const headW = arch.tied ? embedding : await t2(`${arch.lmHead}.weight`);
+      const head = tf.transpose(headW) as tf.Tensor2D;
+      if (headW !== embedding) headW.dispose();
+      return new StreamingModel(ckpt, arch, embedding, positions, norm, head);
+    } catch (e) {
+      held.forEach((t) => t.dispose());
+      throw e;
+    }
   }
 
-  /** ids [batch·seqLen] → hidden [batch·seqLen, hidden]. */
-  embed(ids: Int32Array, batch: number, seqLen: number): tf.Tensor2D {
+  /** ids [batch·seqLen] (batch windows of seqLen, row-major) → hidden states [batch, seqLen, hidden]. */
+  async embed(ids: Int32Array, batch: number, seqLen: number): Promise<tf.Tensor3D> {
     if (ids.length !== batch * seqLen) throw new Error(`embed: ${ids.length} ids for ${batch}×${seqLen}`);
+    const V = this.vocabSize;
+    for (const id of ids) if (!(id >= 0 && id < V)) throw new Error(`embed: token id ${id} outside the vocabulary of ${V}`);
+    if (this.positions && seqLen > this.positions.shape[0]) throw new Error(`embed: sequence length ${seqLen} exceeds the ${this.positions.shape[0]} learned positions`);
     return tf.tidy(() => {
-      const e = tf.gather(this.embedding, tf.tensor1d(ids, 'int32')) as tf.Tensor2D;
-      if (!this.positions) return e;
-      const pos = tf.tensor1d(Array.from({ length: batch * seqLen }, (_, i) => i % seqLen), 'int32');
-      return tf.add(e, tf.gather(this.positions, pos)) as tf.Tensor2D;
+      const e = tf.reshape(tf.gather(this.embedding, tf.tensor1d(ids, 'int32')), [batch, seqLen, -1]) as tf.Tensor3D;
+      return (this.positions ? tf.add(e, tf.slice(this.positions, [0, 0], [seqLen, -1])) : e) as tf.Tensor3D;
     });
   }
 
-  context(batch: number, seqLen: number): PassContext {
-    return passContext(this.arch, batch, seqLen);
+  /** Layer i's weights, read now; the caller releases them with disposeLayer. */
+  loadLayer(i: number): Promise<LayerWeights> {
+    if (!(i >= 0 && i < this.layerCount)) throw new Error(`layer ${i} out of range 0..${this.layerCount - 1}`);
+    return loadLayer(this.ckpt, this.arch, i);
   }
 
-  /** Layer i's weights: cached when the whole stack fits the budget, else loaded for this call. */
-  async weights(i: number): Promise<{ w: LayerWeights; release: () => void }> {
-    const cached = this.cache.get(i);
-    if (cached) return { w: cached, release: () => {} };
-    const w = await loadLayer(this.ckpt, this.arch, i);
-    if (this.cacheAll) {
-      this.cache.set(i, w);
-      return { w, release: () => {} };
-    }
-    return { w, release: () => disposeLayer(w) };
-  }
-
-  /** Runs layer i on h (disposing h) and returns the new hidden states. */
-  async layer(i: number, h: tf.Tensor2D, ctx: PassContext, hooks?: LayerHooks): Promise<tf.Tensor2D> {
-    const { w, release } = await this.weights(i);
+  /** Runs layer i on h (left to the caller) with its weights loaded for this call only. */
+  async runLayer(i: number, h: tf.Tensor3D, hooks?: LayerHooks): Promise<tf.Tensor3D> {
+    const w = await this.loadLayer(i);
     try {
-      const out = layerForward(this.arch, w, h, ctx, hooks);
-      h.dispose();
-      return out;
+      return layerForward(this.arch, w, h, hooks);
     } finally {
-      release();
+      disposeLayer(w);
     }
   }
 
-  finalNorm(h: tf.Tensor2D): tf.Tensor2D {
-    return this.norm.b ? layerNorm(h, this.norm.w, this.norm.b, this.arch.dims.eps) : rmsNorm(h, this.norm.w, this.arch.dims.eps);
+  /** Runs layers [from, to) on h (left to the caller); intermediate states are disposed. */
+  async forward(h: tf.Tensor3D, o: ForwardOptions = {}): Promise<tf.Tensor3D> {
+    const from = o.from ?? 0;
+    const to = o.to ?? this.layerCount;
+    let cur = h;
+    for (let i = from; i < to; i++) {
+      throwIfAborted(o.signal);
+      const onInput = o.onInput;
+      const next = await this.runLayer(i, cur, onInput ? { onInput: (site, x) => onInput(i, site, x) } : undefined);
+      o.onLayer?.(i, cur, next);
+      if (cur !== h) cur.dispose();
+      cur = next;
+    }
+    return cur === h ? tf.clone(h) : cur;
   }
 
-  /** Logits for final-normed rows x [n, hidden] → [n, vocab]. */
-  logits(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.matMul(x, this.head);
+  /** Final norm of rows x [n, hidden]. */
+  finalNorm(x: tf.Tensor2D): tf.Tensor2D {
+    const eps = this.arch.dims.eps;
+    return this.norm.b ? layerNorm(x, this.norm.w, this.norm.b, eps) : rmsNorm(x, this.norm.w, eps);
+  }
+
+  /** Final norm + lm_head: [B, T, hidden] → logits [B, T, vocab]. Materialises all of them: for short inputs. */
+  async logits(h: tf.Tensor3D): Promise<tf.Tensor3D> {
+    const [B, T, H] = h.shape;
+    return tf.tidy(() => tf.reshape(tf.matMul(this.finalNorm(tf.reshape(h, [B * T, H]) as tf.Tensor2D), this.head), [B, T, this.vocabSize]) as tf.Tensor3D);
   }
 
   /**
-   * Sum of next-token negative log-likelihoods for hidden states h [batch·seqLen, hidden] (after the
-   * last layer) and their ids: position t predicts ids[t+1] within each window, so seqLen − 1
-   * predictions per window. Logits are materialised LOGIT_ROWS rows at a time.
+   * Summed next-token NLL as one differentiable scalar (for gradient-based methods): position t of
+   * each window predicts ids[t + 1]; seqLen − 1 predictions per window. −log p(y) is computed as
+   * logsumexp(logits) − x·head_y, in chunks of LOGIT_ROWS rows.
    */
-  async nll(h: tf.Tensor2D, ids: Int32Array, seqLen: number): Promise<{ sum: number; count: number }> {
-    const n = ids.length;
-    const rows: number[] = [];
-    const targets: number[] = [];
-    for (let t = 0; t < n; t++) {
-      if (t % seqLen === seqLen - 1) continue;
-      rows.push(t);
-      targets.push(ids[t + 1]);
-    }
+  nllSum(h: tf.Tensor3D, ids: Int32Array): tf.Scalar {
+    const { rows, targets } = predictionRows(h.shape[0], h.shape[1], ids);
+    return tf.tidy(() => {
+      const flat = tf.reshape(h, [h.shape[0] * h.shape[1], h.shape[2]]) as tf.Tensor2D;
+      // A chain of adds, not tf.addN: tfjs has no gradient for AddN.
+      let total = tf.scalar(0);
+      for (let s = 0; s < rows.length; s += LOGIT_ROWS) total = tf.add(total, this.chunkNll(flat, rows.subarray(s, s + LOGIT_ROWS), targets.subarray(s, s + LOGIT_ROWS)));
+      return total;
+    });
+  }
+
+  /** Summed next-token NLL and prediction count, never holding more than LOGIT_ROWS rows of logits. */
+  async nll(h: tf.Tensor3D, ids: Int32Array): Promise<{ sum: number; count: number }> {
+    const { rows, targets } = predictionRows(h.shape[0], h.shape[1], ids);
+    const flat = tf.reshape(h, [h.shape[0] * h.shape[1], h.shape[2]]) as tf.Tensor2D;
     let sum = 0;
-    for (let start = 0; start < rows.length; start += LOGIT_ROWS) {
-      const r = rows.slice(start, start + LOGIT_ROWS);
-      const y = targets.slice(start, start + LOGIT_ROWS);
-      const part = tf.tidy(() => {
-        const x = this.finalNorm(tf.gather(h, tf.tensor1d(r, 'int32')) as tf.Tensor2D);
-        // −log p(y) = logsumexp(logits) − x·head_y: the target logit from a gathered head column.
-        const target = tf.sum(tf.mul(x, tf.transpose(tf.gather(this.head, tf.tensor1d(y, 'int32'), 1))), -1);
-        return tf.sum(tf.sub(tf.logSumExp(this.logits(x), -1), target));
-      });
-      sum += (await part.data())[0];
-      part.dispose();
+    try {
+      for (let s = 0; s < rows.length; s += LOGIT_ROWS) {
+        const part = tf.tidy(() => this.chunkNll(flat, rows.subarray(s, s + LOGIT_ROWS), targets.subarray(s, s + LOGIT_ROWS)));
+        sum += (await part.data())[0];
+        part.dispose();
+      }
+    } finally {
+      flat.dispose();
     }
     return { sum, count: rows.length };
   }
 
+  private chunkNll(flat: tf.Tensor2D, rows: Int32Array, targets: Int32Array): tf.Scalar {
+    const x = this.finalNorm(tf.gather(flat, tf.tensor1d(rows, 'int32')) as tf.Tensor2D);
+    const target = tf.sum(tf.mul(x, tf.transpose(tf.gather(this.head, tf.tensor1d(targets, 'int32'), 1))), -1);
+    return tf.sum(tf.sub(tf.logSumExp(tf.matMul(x, this.head), -1), target)) as tf.Scalar;
+  }
+
   async close(): Promise<void> {
-    for (const w of this.cache.values()) disposeLayer(w);
-    this.cache.clear();
     this.embedding.dispose();
     this.positions?.dispose();
     this.norm.w.dispose();
@@ -151,4 +185,18 @@ export class StreamingModel {
   }
 }
 
-export { disposePassContext };
+/** Flat row indices that make a prediction (all but each window's last) and the ids they predict. */
+export function predictionRows(batch: number, seqLen: number, ids: Int32Array): { rows: Int32Array; targets: Int32Array } {
+  if (ids.length !== batch * seqLen) throw new Error(`nll: ${ids.length} ids for hidden states of ${batch}×${seqLen}`);
+  const n = batch * (seqLen - 1);
+  const rows = new Int32Array(n);
+  const targets = new Int32Array(n);
+  let k = 0;
+  for (let b = 0; b < batch; b++) {
+    for (let t = 0; t < seqLen - 1; t++) {
+      rows[k] = b * seqLen + t;
+      targets[k++] = ids[b * seqLen + t + 1];
+    }
+  }
+  return { rows, targets };
+}

@@ -1,136 +1,154 @@
-// The forward pass, tokenizer and perplexity against an independent numpy implementation
-// (test/reference/model/make_reference.py) on the real model and on generated llama/gpt2 checkpoints.
+// The forward pass against an independent numpy implementation (test/reference/model/make_reference.py):
+// the real model's committed reference logits, and generated llama (GQA, tied/untied, sharded, BF16,
+// factored projections, rope_scaling) and gpt2 checkpoints run through the script on the spot.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../sidecar/tensor/backend';
-import { StreamingModel, disposePassContext } from '../../../sidecar/model/model';
-import { loadTokenizer } from '../../../sidecar/tokenizer/tokenizer';
-import { perplexity } from '../../../sidecar/eval/perplexity';
-import { makeCheckpoint } from '../../fixtures/checkpoints';
-import { CORPORA, MODEL, ROOT } from '../../helpers/paths';
-
-const REF = join(ROOT, 'test', 'reference', 'model');
-const PY = '/usr/bin/python3';
+import { StreamingModel } from '../../../sidecar/model/model';
+import { LayerwiseRun } from '../../../sidecar/model/layerwise';
+import { makeCheckpoint, writeSafetensors, type FixtureOptions } from '../../fixtures/checkpoints';
+import { MODEL } from '../../helpers/paths';
+import { REF, firstColumns, forwardLogits, reference, relErr, tempDir } from './helpers';
 
 before(async () => { await initBackend('wasm'); });
 
-async function forwardLogits(model: StreamingModel, ids: number[]): Promise<Float32Array> {
-  const T = ids.length;
-  const ctx = model.context(1, T);
-  let h = model.embed(Int32Array.from(ids), 1, T);
-  for (let i = 0; i < model.layerCount; i++) h = await model.layer(i, h, ctx);
-  const logits = tf.tidy(() => model.logits(model.finalNorm(h)));
-  const out = (await logits.data()) as Float32Array;
-  logits.dispose();
-  h.dispose();
-  disposePassContext(ctx);
-  return out;
-}
+interface LogitsRef { vocab: number; windows: { ids: number[]; first64: number[]; rowsum: number[]; rownorm: number[]; rows: Record<string, number[]> }[] }
 
-/** max |ours − ref| / max |ref| over the compared entries: float32 vs float64 through 8 layers. */
-function relErr(ours: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num = Math.max(num, Math.abs(ours[i] - ref[i]));
-    den = Math.max(den, Math.abs(ref[i]));
+function rowStats(lg: Float32Array, T: number, V: number): { sum: number[]; norm: number[] } {
+  const sum: number[] = [];
+  const norm: number[] = [];
+  for (let t = 0; t < T; t++) {
+    let s = 0;
+    let n = 0;
+    for (const x of lg.subarray(t * V, (t + 1) * V)) { s += x; n += x * x; }
+    sum.push(s);
+    norm.push(Math.sqrt(n));
   }
-  return num / den;
+  return { sum, norm };
 }
-
-test('tokenizer: the checkpoint tokenizer.json, BOS from tokenizer_config, fast path equal to the library path', async () => {
-  const tok = await loadTokenizer(MODEL);
-  assert.equal(tok.vocabSize, 32000);
-  assert.equal(tok.bosId, 1);
-  assert.ok(tok.fast);
-  assert.deepEqual(Array.from(tok.encode('the')), [1, 272]); // model README: "▁the" = 272
-  const text = readFileSync(join(CORPORA, 'brown-valid.txt'), 'utf8');
-  const pinned = JSON.parse(readFileSync(join(REF, 'windows.json'), 'utf8')).windows.flat();
-  assert.deepEqual(Array.from(tok.encode(text.slice(0, 4000)).subarray(0, 256)), pinned);
-  // The library's own (slow) path on a slice with multiple spaces, newlines and byte fallback.
-  const { Tokenizer } = await import('@huggingface/tokenizers');
-  const lib = new Tokenizer(JSON.parse(readFileSync(join(MODEL, 'tokenizer.json'), 'utf8')), {});
-  const sample = text.slice(20000, 40000) + '  double  spaces\n\nand é ü 漢字 emoji 🙂';
-  assert.deepEqual(Array.from(tok.encode(sample, { addBos: false })), lib.encode(sample, { add_special_tokens: false }).ids);
-});
 
 test('reference model: logits agree with the numpy reference to 1e-3 relative', async () => {
-  const ref = JSON.parse(readFileSync(join(REF, 'logits.json'), 'utf8')).windows as { ids: number[]; first64: number[][]; rowsum: number[]; rownorm: number[]; lastrow: number[] }[];
+  const ref = JSON.parse(readFileSync(join(REF, 'logits.json'), 'utf8')) as LogitsRef;
   const model = await StreamingModel.open(MODEL);
   try {
-    for (const w of ref) {
+    // Both windows in one batch: batching must not mix windows (causal mask per sequence).
+    const lg = await forwardLogits(model, ref.windows.map((w) => w.ids));
+    const V = ref.vocab;
+    ref.windows.forEach((w, b) => {
       const T = w.ids.length;
-      const V = 32000;
-      const lg = await forwardLogits(model, w.ids);
-      const first64: number[] = [];
-      const rowsum: number[] = [];
-      const rownorm: number[] = [];
-      for (let t = 0; t < T; t++) {
-        const row = lg.subarray(t * V, (t + 1) * V);
-        first64.push(...row.subarray(0, 64));
-        let s = 0;
-        let n = 0;
-        for (const x of row) { s += x; n += x * x; }
-        rowsum.push(s);
-        rownorm.push(Math.sqrt(n));
-      }
-      assert.ok(relErr(first64, w.first64.flat()) < 1e-3, `first64 ${relErr(first64, w.first64.flat())}`);
-      assert.ok(relErr(lg.subarray((T - 1) * V), w.lastrow) < 1e-3);
-      assert.ok(relErr(rownorm, w.rownorm) < 1e-3);
-      assert.ok(relErr(rowsum, w.rowsum) < 1e-3, `rowsum ${relErr(rowsum, w.rowsum)}`);
-    }
+      const mine = lg.subarray(b * T * V, (b + 1) * T * V);
+      const { sum, norm } = rowStats(mine, T, V);
+      // Relative error = max |ours − ref| / max |ref| over the compared entries (helpers.ts); float32
+      // through 8 layers against float64: 1e-3 as the issue asks.
+      for (const [label, e] of [
+        ['first 64 logits at every position', relErr(firstColumns(mine, T, V), w.first64)],
+        ['row norms', relErr(norm, w.rownorm)],
+        ['row sums', relErr(sum, w.rowsum)],
+        ...Object.entries(w.rows).map(([t, row]) => [`full row ${t}`, relErr(mine.subarray(Number(t) * V, (Number(t) + 1) * V), row)] as const),
+      ] as const) assert.ok(e < 1e-3, `window ${b}, ${label}: ${e}`);
+    });
   } finally {
     await model.close();
   }
 });
 
-test('reference model: perplexity of the first 8 windows of 256 tokens agrees with numpy to 0.5%; tensors do not leak', async () => {
-  // Reference: make_reference.py ppl on the same 2048 ids → 255.3565 (8 windows, 2040 predictions).
-  const tok = await loadTokenizer(MODEL);
-  const ids = tok.encode(readFileSync(join(CORPORA, 'brown-valid.txt'), 'utf8').slice(0, 12000)).subarray(0, 8 * 256);
-  assert.equal(ids.length, 8 * 256);
-  const model = await StreamingModel.open(MODEL);
-  try {
-    await perplexity(model, ids.subarray(0, 2 * 256), 256, { batch: 1 }); // warm the layer cache
-    const before = tf.memory().numTensors;
-    const counts: number[] = [];
-    const r = await perplexity(model, ids, 256, { batch: 2, onProgress: () => counts.push(tf.memory().numTensors) });
-    assert.equal(r.windows, 8);
-    assert.equal(r.predictions, 8 * 255);
-    assert.ok(Math.abs(r.perplexity / 255.3565 - 1) < 0.005, `perplexity ${r.perplexity}`);
-    assert.deepEqual(new Set(counts), new Set([before]), 'tensor count is the same after every batch');
-    assert.equal(tf.memory().numTensors, before);
-  } finally {
-    await model.close();
-  }
-});
+const generated: (Omit<FixtureOptions, 'vocab' | 'seed'> & { label: string; rope?: Record<string, unknown>; factored?: boolean })[] = [
+  { label: 'llama GQA tied BF16', family: 'llama', layers: 2, hidden: 32, heads: 4, kvHeads: 2, intermediate: 40, tied: true, dtype: 'BF16' },
+  { label: 'llama MHA untied sharded', family: 'llama', layers: 2, hidden: 32, heads: 4, kvHeads: 4, intermediate: 40, tied: false, shards: 2 },
+  { label: 'llama factored q/down projections', family: 'llama', layers: 2, hidden: 32, heads: 4, kvHeads: 2, intermediate: 40, factored: true },
+  { label: 'llama rope_scaling linear', family: 'llama', layers: 1, hidden: 32, heads: 2, kvHeads: 1, rope: { type: 'linear', factor: 4 } },
+  { label: 'llama rope_scaling llama3', family: 'llama', layers: 1, hidden: 64, heads: 2, kvHeads: 2, rope: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 } },
+  { label: 'gpt2 F16', family: 'gpt2', layers: 2, hidden: 32, heads: 4, dtype: 'F16' },
+  { label: 'gpt2 factored c_attn', family: 'gpt2', layers: 2, hidden: 32, heads: 4, factored: true },
+];
 
-for (const o of [
-  { family: 'llama' as const, layers: 2, hidden: 32, heads: 4, kvHeads: 2, intermediate: 40, tied: true, dtype: 'BF16' as const },
-  { family: 'llama' as const, layers: 2, hidden: 32, heads: 4, kvHeads: 4, intermediate: 40, tied: false, shards: 2 },
-  { family: 'gpt2' as const, layers: 2, hidden: 32, heads: 4, dtype: 'F16' as const },
-]) {
-  test(`generated ${o.family} (${JSON.stringify(o)}): logits agree with the numpy reference to 1e-4 relative`, async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'rw-fwd-')), 'm');
-    await makeCheckpoint(dir, { ...o, vocab: 64, context: 32, seed: 7 });
-    const ids = Array.from({ length: 24 }, (_, i) => (i * 13 + 5) % 64);
-    writeFileSync(join(dir, '..', 'ids.json'), JSON.stringify({ windows: [ids] }));
-    execFileSync(PY, [join(REF, 'make_reference.py'), 'logits', dir, join(dir, '..', 'ids.json'), join(dir, '..', 'ref.json')]);
-    const ref = JSON.parse(readFileSync(join(dir, '..', 'ref.json'), 'utf8')).windows[0];
+/** Replaces some projections by random u [out, 3] · v [3, in] factors, as the methods write them. */
+function factorize(dir: string, fixture: Awaited<ReturnType<typeof makeCheckpoint>>) {
+  const names = fixture.config.model_type === 'gpt2' ? ['h.0.attn.c_attn', 'h.1.mlp.c_proj'] : ['model.layers.0.self_attn.q_proj', 'model.layers.1.mlp.down_proj'];
+  const t = new Map(fixture.tensors);
+  names.forEach((n, k) => {
+    const w = t.get(`${n}.weight`)!;
+    // Math layout [out, in]; GPT-2's Conv1D weight is stored [in, out].
+    const [out, inp] = fixture.config.model_type === 'gpt2' ? [w.shape[1], w.shape[0]] : w.shape;
+    const r = 3;
+    const rnd = (m: number) => Float32Array.from({ length: m }, (_, i) => Math.sin(i * 1.7 + k) * 0.3);
+    t.delete(`${n}.weight`);
+    t.set(`${n}.u.weight`, { shape: [out, r], data: rnd(out * r) });
+    t.set(`${n}.v.weight`, { shape: [r, inp], data: rnd(r * inp) });
+  });
+  writeSafetensors(join(dir, 'model.safetensors'), [...t], 'F32');
+}
+
+for (const o of generated) {
+  test(`generated ${o.label}: logits agree with the numpy reference to 1e-4 relative`, async () => {
+    const dir = join(tempDir('fwd'), 'm');
+    const fixture = await makeCheckpoint(dir, { ...o, vocab: 64, context: 32, seed: 7 });
+    if (o.rope) writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...fixture.config, rope_scaling: o.rope }));
+    if (o.factored) factorize(dir, fixture);
+    const windows = [0, 1].map((b) => Array.from({ length: 24 }, (_, i) => (i * 13 + 5 + 17 * b) % 64));
+    const ref = reference<LogitsRef>('logits', dir, windows);
     const model = await StreamingModel.open(dir);
     try {
-      const lg = await forwardLogits(model, ids);
-      const ours: number[] = [];
-      for (let t = 0; t < ids.length; t++) ours.push(...lg.subarray(t * 64, t * 64 + 64));
-      // Small float32 model vs float64: 1e-4 of the largest logit.
-      assert.ok(relErr(ours, ref.first64.flat()) < 1e-4, `${relErr(ours, ref.first64.flat())}`);
+      const lg = await forwardLogits(model, windows);
+      // Small float32 model against float64: 1e-4 of the largest logit leaves ~100× float32 rounding.
+      windows.forEach((_, b) => {
+        const e = relErr(firstColumns(lg.subarray(b * 24 * 64), 24, 64), ref.windows[b].first64);
+        assert.ok(e < 1e-4, `window ${b}: ${e}`);
+      });
     } finally {
       await model.close();
     }
   });
 }
+
+test('streaming: peak tensor memory is one layer plus activations, whatever the depth', async () => {
+  // Same widths, 2 and 8 layers: resident bytes beyond the model's constant part must not grow with depth.
+  const peaks: number[] = [];
+  for (const layers of [2, 8]) {
+    const dir = join(tempDir('deep'), 'm');
+    await makeCheckpoint(dir, { family: 'llama', layers, hidden: 64, heads: 4, kvHeads: 2, intermediate: 128, vocab: 64, context: 32, seed: 3 });
+    const model = await StreamingModel.open(dir);
+    try {
+      const base = tf.memory().numBytes;
+      let peak = 0;
+      const ids = Int32Array.from({ length: 4 * 16 }, (_, i) => i % 64);
+      const run = await LayerwiseRun.start(model, ids, 16, 2);
+      for (let i = 0; i < layers; i++) await run.step({ onInput: () => { peak = Math.max(peak, tf.memory().numBytes - base); } });
+      run.dispose();
+      peaks.push(peak);
+      assert.equal(tf.memory().numBytes, base, 'everything released after the run');
+    } finally {
+      await model.close();
+    }
+  }
+  // Exactly equal: the same layer shapes and activations are resident at the same points of a step.
+  assert.equal(peaks[1], peaks[0], `peak bytes ${peaks}`);
+});
+
+test('forward() with hooks sees every layer and site; hidden states before and after chain', async () => {
+  const dir = join(tempDir('hooks'), 'm');
+  await makeCheckpoint(dir, { family: 'gpt2', layers: 3, hidden: 16, heads: 2, vocab: 32, context: 16, seed: 5 });
+  const model = await StreamingModel.open(dir);
+  try {
+    const h0 = await model.embed(Int32Array.from({ length: 2 * 8 }, (_, i) => (i * 5) % 32), 2, 8);
+    const seen: string[] = [];
+    const states: number[][] = [];
+    const h = await model.forward(h0, {
+      onInput: (i, site, x) => seen.push(`${i}:${site}:${x.shape}`),
+      onLayer: (i, a, b) => { states.push([i, a.dataSync()[0], b.dataSync()[0]]); },
+    });
+    assert.deepEqual(seen.slice(0, 4), ['0:attn_in:16,16', '0:attn_ctx:16,16', '0:mlp_in:16,16', '0:mlp_act:16,64']);
+    assert.equal(seen.length, 12);
+    assert.equal(states[0][1], h0.dataSync()[0]);
+    for (let i = 1; i < 3; i++) assert.equal(states[i][1], states[i - 1][2], 'layer i+1 starts from layer i output');
+    assert.equal(h.dataSync()[0], states[2][2]);
+    tf.dispose([h0, h]);
+    await assert.rejects(model.embed(Int32Array.of(1, 99), 1, 2), /outside the vocabulary/);
+    await assert.rejects(model.embed(new Int32Array(17), 1, 17), /learned positions/);
+  } finally {
+    await model.close();
+  }
+});

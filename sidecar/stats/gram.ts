@@ -1,0 +1,63 @@
+// Gram matrix G = Σ_t x_t x_tᵀ of a projection's inputs (METHODS.md SVD-LLM step 1). Each batch is
+// one float32 matMul on the tensor backend in chunks of rows; the chunks' products are summed on the
+// host in float64 (the default, as SVD-LLM asks), or on the device in float32 (no per-batch
+// read-back, for GPU backends and quick statistics).
+import * as tf from '@tensorflow/tfjs-core';
+
+export type Accumulation = 'float64' | 'float32';
+
+/** Rows per float32 matMul: bounds the float32 summation length inside one product. */
+export const GRAM_CHUNK_ROWS = 2048;
+
+export class GramCollector {
+  private readonly sum64?: Float64Array;
+  private sum32?: tf.Tensor2D;
+  private count = 0;
+
+  constructor(readonly dim: number, readonly accumulate: Accumulation = 'float64', private readonly chunkRows = GRAM_CHUNK_ROWS) {
+    if (accumulate === 'float64') this.sum64 = new Float64Array(dim * dim);
+  }
+
+  /** Tokens added so far. */
+  get tokens(): number {
+    return this.count;
+  }
+
+  /** Adds x [tokens, dim]. Synchronous, so it can run inside a layer hook (tf.tidy). */
+  add(x: tf.Tensor2D): void {
+    const [n, d] = x.shape;
+    if (d !== this.dim) throw new Error(`Gram collector of dimension ${this.dim} given inputs of ${d}`);
+    for (let r = 0; r < n; r += this.chunkRows) {
+      const rows = Math.min(this.chunkRows, n - r);
+      // Explicit transpose: a transposed operand in tfjs-wasm's matMul is slow (see model/linear.ts).
+      const g = tf.tidy(() => {
+        const c = rows === n ? x : tf.slice(x, [r, 0], [rows, d]);
+        return tf.matMul(tf.transpose(c), c) as tf.Tensor2D;
+      });
+      if (this.sum64) {
+        const v = g.dataSync();
+        for (let i = 0; i < v.length; i++) this.sum64[i] += v[i];
+        g.dispose();
+      } else if (this.sum32) {
+        const next = tf.keep(tf.add(this.sum32, g) as tf.Tensor2D);
+        this.sum32.dispose();
+        g.dispose();
+        this.sum32 = next;
+      } else {
+        this.sum32 = tf.keep(g);
+      }
+    }
+    this.count += n;
+  }
+
+  /** G as a row-major dim × dim float64 array (a copy). */
+  result(): Float64Array {
+    if (this.sum64) return Float64Array.from(this.sum64);
+    return this.sum32 ? Float64Array.from(this.sum32.dataSync()) : new Float64Array(this.dim * this.dim);
+  }
+
+  dispose(): void {
+    this.sum32?.dispose();
+    this.sum32 = undefined;
+  }
+}
