@@ -1,6 +1,6 @@
 // A Hugging Face checkpoint folder: config.json plus model.safetensors, or shards listed in
 // model.safetensors.index.json. Headers are read at open; tensor bytes only when asked for.
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { CheckpointError } from './errors';
 import { SafetensorsFile, type TensorEntry } from './safetensors';
@@ -69,7 +69,11 @@ async function shardList(dir: string): Promise<{ files: string[]; weightMap?: Ma
 export async function openCheckpoint(dirIn: string): Promise<Checkpoint> {
   const dir = resolve(dirIn);
   const { files, weightMap } = await shardList(dir);
-  const config = await readJson(join(dir, 'config.json'), 'config.json');
+  const configPath = join(dir, 'config.json');
+  if (!(await stat(configPath).then((st) => st.isFile(), () => false))) {
+    throw new CheckpointError(`${dir}: no config.json (is this a Hugging Face checkpoint folder?)`);
+  }
+  const config = await readJson(configPath, 'config.json');
   if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new CheckpointError(`${join(dir, 'config.json')}: must be a JSON object`);
   const opened: SafetensorsFile[] = [];
   try {
@@ -102,8 +106,8 @@ export async function openCheckpoint(dirIn: string): Promise<Checkpoint> {
   };
   return {
     dir, config: config as Record<string, unknown>, tensors, sharded: !!weightMap, files: files.map((f) => join(dir, f)),
-    read: (name) => file(name).read(name),
-    readRaw: (name) => file(name).readRaw(name),
+    read: async (name) => file(name).read(name),
+    readRaw: async (name) => file(name).readRaw(name),
     has: (name) => tensors.has(name),
     close: async () => { await Promise.all(opened.map((s) => s.close())); },
   };

@@ -44,6 +44,7 @@ function floatToHalf(x: number): number {
 
 export function decode(dtype: DType, bytes: Uint8Array): Float32Array {
   const n = bytes.byteLength / DTYPE_BYTES[dtype];
+  if (!Number.isInteger(n)) throw new RangeError(`decode: ${bytes.byteLength} bytes are not a whole number of ${dtype} values`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(n);
   if (dtype === 'F32') {

@@ -11,27 +11,32 @@ export interface TensorEntry { name: string; dtype: DType; shape: number[]; file
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const OTHER_DTYPES = new Set(['F64', 'I64', 'I32', 'I16', 'I8', 'U8', 'U16', 'U32', 'U64', 'BOOL', 'F8_E4M3', 'F8_E5M2']);
 
-/** JSON.parse keeps the last of duplicate keys silently; a header with duplicates is ambiguous, so find them. */
-function duplicateTopLevelKey(text: string): string | undefined {
-  const seen = new Set<string>();
-  let depth = 0;
+/**
+ * JSON.parse silently keeps the last of duplicate keys, so a header naming a tensor (or a field)
+ * twice would be read as whichever came last. Scans the already-parsed text for a repeated key in
+ * any one object and returns it.
+ */
+function duplicateKey(text: string): string | undefined {
+  const open: (Set<string> | null)[] = [];
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (c === '"') {
       let j = i + 1;
-      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
-      if (depth === 1) {
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const keys = open[open.length - 1];
+      if (keys) {
         let k = j + 1;
-        while (k < text.length && /\s/.test(text[k])) k++;
+        while (text[k] === ' ' || text[k] === '\t' || text[k] === '\n' || text[k] === '\r') k++;
         if (text[k] === ':') {
           const key = JSON.parse(text.slice(i, j + 1)) as string;
-          if (seen.has(key)) return key;
-          seen.add(key);
+          if (keys.has(key)) return key;
+          keys.add(key);
         }
       }
       i = j;
-    } else if (c === '{' || c === '[') depth++;
-    else if (c === '}' || c === ']') depth--;
+    } else if (c === '{') open.push(new Set());
+    else if (c === '[') open.push(null);
+    else if (c === '}' || c === ']') open.pop();
   }
   return undefined;
 }
@@ -52,18 +57,18 @@ export function parseHeader(file: string, fileSize: number, headerBytes: Uint8Ar
     return fail(`header is not valid JSON (${(e as Error).message})`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return fail('header is not a JSON object');
-  const dup = duplicateTopLevelKey(text);
-  if (dup !== undefined) fail(`header names tensor "${dup}" twice`);
+  const dup = duplicateKey(text);
+  if (dup !== undefined) fail(`header has the key "${dup}" twice in one object`);
   const dataStart = 8 + headerBytes.byteLength;
   const dataSize = fileSize - dataStart;
-  const metadata: Record<string, string> = {};
+  const metadata: [string, string][] = [];
   const entries: TensorEntry[] = [];
   for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('__metadata__ must be an object of strings');
       for (const [k, s] of Object.entries(v as Record<string, unknown>)) {
         if (typeof s !== 'string') fail(`__metadata__.${k} must be a string`);
-        metadata[k] = s as string;
+        metadata.push([k, s as string]);
       }
       continue;
     }
@@ -88,12 +93,24 @@ export function parseHeader(file: string, fileSize: number, headerBytes: Uint8Ar
     if (end > dataSize) fail(`tensor "${name}": bytes ${begin}..${end} lie past the end of the file (data is ${dataSize} bytes; truncated?)`);
     entries.push({ name, dtype: dtype as DType, shape, file, offset: dataStart + begin, byteLength: end - begin });
   }
-  const sorted = [...entries].sort((a, b) => a.offset - b.offset);
+  // Empty tensors occupy no bytes, so they cannot overlap anything.
+  const sorted = entries.filter((e) => e.byteLength > 0).sort((a, b) => a.offset - b.offset);
   for (let i = 1; i < sorted.length; i++) {
     const p = sorted[i - 1];
     if (sorted[i].offset < p.offset + p.byteLength) fail(`tensors "${p.name}" and "${sorted[i].name}" overlap`);
   }
-  return { entries, metadata };
+  // fromEntries defines own properties, so even a key like "__proto__" is kept as data.
+  return { entries, metadata: Object.fromEntries(metadata) };
+}
+
+/** Fills buf from `position`; a short read means the file shrank under us. */
+async function readExactly(fh: FileHandle, buf: Buffer, position: number, fail: () => never): Promise<void> {
+  let got = 0;
+  while (got < buf.byteLength) {
+    const { bytesRead } = await fh.read(buf, got, buf.byteLength - got, position + got);
+    if (bytesRead === 0) fail();
+    got += bytesRead;
+  }
 }
 
 export class SafetensorsFile {
@@ -115,13 +132,14 @@ export class SafetensorsFile {
       const size = (await fh.stat()).size;
       if (size < 8) throw new CheckpointError(`${basename(path)}: ${size} bytes is too short for a safetensors file`);
       const lenBuf = Buffer.alloc(8);
-      await fh.read(lenBuf, 0, 8, 0);
+      const shrank = (): never => { throw new CheckpointError(`${basename(path)}: file ends early (changed while reading?)`); };
+      await readExactly(fh, lenBuf, 0, shrank);
       const len = lenBuf.readBigUInt64LE(0);
       if (len === 0n) throw new CheckpointError(`${basename(path)}: header length is 0`);
       if (len > BigInt(MAX_HEADER_BYTES)) throw new CheckpointError(`${basename(path)}: header length ${len} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
       if (len > BigInt(size - 8)) throw new CheckpointError(`${basename(path)}: header length ${len} runs past the end of the ${size}-byte file (truncated?)`);
       const header = Buffer.alloc(Number(len));
-      await fh.read(header, 0, header.length, 8);
+      await readExactly(fh, header, 8, shrank);
       const { entries, metadata } = parseHeader(path, size, header);
       return new SafetensorsFile(path, fh, new Map(entries.map((e) => [e.name, e])), metadata);
     } catch (e) {
@@ -134,12 +152,9 @@ export class SafetensorsFile {
     const e = this.entries.get(name);
     if (!e) throw new CheckpointError(`${basename(this.path)}: no tensor "${name}"`);
     const buf = Buffer.alloc(e.byteLength);
-    let got = 0;
-    while (got < e.byteLength) {
-      const { bytesRead } = await this.fh.read(buf, got, e.byteLength - got, e.offset + got);
-      if (bytesRead === 0) throw new CheckpointError(`${basename(this.path)}: tensor "${name}" ends early (file changed or truncated)`);
-      got += bytesRead;
-    }
+    await readExactly(this.fh, buf, e.offset, () => {
+      throw new CheckpointError(`${basename(this.path)}: tensor "${name}" ends early (file changed or truncated)`);
+    });
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 

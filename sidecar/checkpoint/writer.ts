@@ -1,6 +1,6 @@
 // Writes a checkpoint into a hidden temporary folder beside the destination and renames it into
 // place only when complete: a crash or cancel never leaves something at `outDir` that looks finished.
-import { copyFile, mkdir, open, rename, rm, stat, writeFile, access } from 'node:fs/promises';
+import { copyFile, mkdir, open, rename, rm, stat, access } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -13,13 +13,36 @@ export interface WriterOptions { maxShardBytes?: number; metadata?: Record<strin
 interface Pending { name: string; dtype: DType; shape: number[]; bytes: Uint8Array }
 
 export const TEMP_MARK = '.rankwise-tmp-';
-/** Shards are buffered in memory until written, so this bounds the writer's share of peak memory. */
-export const DEFAULT_SHARD_BYTES = 512 * 1024 ** 2;
+/** Shards are buffered in memory until written, so this also bounds the writer's share of peak memory. */
+export const DEFAULT_SHARD_BYTES = 2 * 1024 ** 3;
+
+/** Writes a file and flushes it to disk, so a published checkpoint survives a power cut. */
+async function writeSynced(path: string, data: string | Uint8Array): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Flushes a folder's entries (renames, new files). Windows cannot open folders for this; NTFS journals them. */
+async function syncDir(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
 
 export class CheckpointWriter {
   private pending: Pending[] = [];
   private pendingBytes = 0;
-  private readonly shards: { file: string; names: string[] }[] = [];
+  private readonly shards: { file: string; names: string[]; dataBytes: number }[] = [];
+  private readonly names = new Set<string>();
   private closed = false;
 
   private constructor(readonly outDir: string, readonly tempDir: string, private readonly opts: Required<WriterOptions>) {}
@@ -46,7 +69,12 @@ export class CheckpointWriter {
 
   async add(name: string, shape: number[], data: Float32Array, dtype: DType): Promise<void> {
     if (this.closed) throw new Error('CheckpointWriter: add after commit or abort');
-    if (shape.reduce((a, b) => a * b, 1) !== data.length) throw new Error(`${name}: ${data.length} values for shape [${shape.join(', ')}]`);
+    // A repeated name would be a header with a duplicate key, which readers resolve differently.
+    if (this.names.has(name) || name === '__metadata__' || name === '') throw new Error(`CheckpointWriter: tensor name "${name}" is empty, reserved or already added`);
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || shape.reduce((a, b) => a * b, 1) !== data.length) {
+      throw new Error(`CheckpointWriter: ${name}: ${data.length} values for shape [${shape.join(', ')}]`);
+    }
+    this.names.add(name);
     const bytes = encode(dtype, data);
     if (this.pending.length && this.pendingBytes + bytes.byteLength > this.opts.maxShardBytes) await this.flush();
     this.pending.push({ name, dtype, shape, bytes });
@@ -75,16 +103,21 @@ export class CheckpointWriter {
     } finally {
       await fh.close();
     }
-    this.shards.push({ file, names: this.pending.map((p) => p.name) });
+    this.shards.push({ file, names: this.pending.map((p) => p.name), dataBytes: offset });
     this.pending = [];
     this.pendingBytes = 0;
   }
 
   async copyFiles(fromDir: string, names: string[]): Promise<void> {
     for (const n of names) {
-      await copyFile(join(fromDir, n), join(this.tempDir, n)).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT') throw e;
+      const copied = await copyFile(join(fromDir, n), join(this.tempDir, n)).then(() => true, (e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw new CheckpointError(`${join(fromDir, n)}: cannot copy (${e.code ?? e.message})`);
+        return false;
       });
+      if (copied) {
+        const fh = await open(join(this.tempDir, n), 'r+');
+        await fh.sync().finally(() => fh.close());
+      }
     }
   }
 
@@ -109,11 +142,13 @@ export class CheckpointWriter {
       for (const t of s.names) weightMap[t] = finalName(k);
     }
     if (n > 1) {
-      await writeFile(join(this.tempDir, INDEX_FILE), JSON.stringify({ metadata: {}, weight_map: weightMap }, null, 2) + '\n');
+      const totalSize = this.shards.reduce((a, sh) => a + sh.dataBytes, 0);
+      await writeSynced(join(this.tempDir, INDEX_FILE), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n');
       files.push(INDEX_FILE);
     }
-    await writeFile(join(this.tempDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+    await writeSynced(join(this.tempDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     files.push('config.json');
+    await syncDir(this.tempDir);
     this.closed = true;
     return files;
   }
@@ -124,6 +159,7 @@ export class CheckpointWriter {
       throw new CheckpointError(`${this.outDir}: appeared while writing; Rankwise never overwrites, so this run's result is discarded`);
     }
     await rename(this.tempDir, this.outDir);
+    await syncDir(dirname(this.outDir));
   }
 
   async abort(): Promise<void> {

@@ -45,3 +45,19 @@ export function evaluationWindows(ids: Int32Array, seqLen: number): { windows: n
   const windows = Math.floor(ids.length / seqLen);
   return { windows, ids: ids.subarray(0, windows * seqLen) };
 }
+
+/** The papers' calibration default (SVD-LLM, GRASP: 256 samples × 2048 tokens). */
+export const CALIBRATION_DEFAULT = { samples: 256, seqLen: 2048 };
+/** Hidden states of the calibration set held at once (float32) unless the caller says otherwise. */
+export const CALIBRATION_ACTIVATION_BYTES = 2 * 1024 ** 3;
+
+/**
+ * samples × seqLen for calibration: the requested (or default) shape, seqLen clipped to the model's
+ * context and to the text (a window needs a random start), samples clipped so the hidden states
+ * (samples × seqLen × hidden × 4 bytes) fit the activation budget.
+ */
+export function calibrationShape(o: { context: number; hidden: number; tokens: number; samples?: number; seqLen?: number; activationBytes?: number }): { samples: number; seqLen: number } {
+  const seqLen = Math.max(1, Math.min(o.seqLen ?? CALIBRATION_DEFAULT.seqLen, o.context, o.tokens - 1));
+  const fit = Math.floor((o.activationBytes ?? CALIBRATION_ACTIVATION_BYTES) / (seqLen * o.hidden * 4));
+  return { samples: Math.max(1, Math.min(o.samples ?? CALIBRATION_DEFAULT.samples, fit)), seqLen };
+}
