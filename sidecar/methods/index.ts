@@ -1,10 +1,16 @@
 // Method registry: plan.method → module.
 import type { Method } from '../plan/plan';
 import { svdMethod } from './svd';
+import { AsvdMethod } from './asvd';
+import { SvdLlmMethod } from './svdllm';
+import { LayerRemovalMethod } from './layer-removal';
 import type { CompressionMethod } from './types';
 
 const REGISTRY: Partial<Record<Method, () => CompressionMethod>> = {
   svd: () => svdMethod,
+  asvd: () => new AsvdMethod(),
+  'svd-llm': () => new SvdLlmMethod(),
+  'layer-removal': () => new LayerRemovalMethod(),
 };
 
 export function methodFor(name: Method): CompressionMethod | undefined {

@@ -1,0 +1,128 @@
+// The calibration batch of the methods that calibrate (ASVD, SVD-LLM, layer removal): windows
+// sampled from plan.calibration.data, and their hidden states carried layer by layer. A method can
+// run a layer over the states without advancing them (to read the inputs the layer sees) and skip
+// layers (removed ones), which model/layerwise.ts's run-every-layer loop does not allow.
+import { stat } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs-core';
+import type { InputSite, ResolvedArch } from '../arch/table';
+import { PlanError, throwIfAborted } from '../errors';
+import { readText, sampleWindows } from '../data/text';
+import { loadTokenizer } from '../tokenizer/tokenizer';
+import { disposeLayer, layerForward, type LayerWeights } from '../model/layer';
+import type { StreamingModel } from '../model/model';
+import type { Plan } from '../plan/plan';
+
+/** Windows per forward call: bounds the attention scores ([B, heads, T, T]) held at once. */
+export const CALIBRATION_BATCH = 8;
+
+// Token streams by tokenizer, file and version: one process compressing several times (the bench,
+// a sidecar session) tokenizes the 5 MB calibration corpus once, not per run (~20 s each).
+const streams = new Map<string, Int32Array>();
+
+async function tokenStream(tokenizerDir: string, data: string): Promise<Int32Array> {
+  const info = await stat(data);
+  const key = [tokenizerDir, data, info.size, info.mtimeMs].join('\0');
+  let ids = streams.get(key);
+  if (!ids) {
+    ids = (await loadTokenizer(tokenizerDir)).encode(await readText(data));
+    streams.set(key, ids);
+  }
+  return ids;
+}
+
+/** plan.calibration.samples windows of seqLen ids (samples × seqLen), sampled with the plan's seed. */
+export async function calibrationWindows(plan: Plan, context: number): Promise<Int32Array> {
+  const c = plan.calibration;
+  if (!c.data) throw new PlanError(`plan: method ${plan.method} needs "calibration.data" (a text file or folder)`);
+  if (c.seqLen > context) throw new PlanError(`plan: "calibration.seqLen" ${c.seqLen} exceeds the model's context of ${context}`);
+  return sampleWindows(await tokenStream(plan.model, c.data), c.samples, c.seqLen, c.seed);
+}
+
+export interface RunOptions {
+  onInput?: (site: InputSite, x: tf.Tensor2D) => void;
+  /** States before and after the layer, per batch (owned by the caller of run). */
+  onLayer?: (hIn: tf.Tensor3D, hOut: tf.Tensor3D) => void;
+  /** Replace the states by the layer's outputs (default); false only observes. */
+  advance?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Hidden states of the calibration windows, in batches of CALIBRATION_BATCH windows. */
+export class HiddenStates {
+  private constructor(private batches: tf.Tensor3D[], readonly windows: number) {}
+
+  static async embed(model: StreamingModel, ids: Int32Array, seqLen: number): Promise<HiddenStates> {
+    const windows = ids.length / seqLen;
+    if (!Number.isInteger(windows) || windows < 1) throw new Error(`calibration: ${ids.length} ids are not whole windows of ${seqLen}`);
+    const batches: tf.Tensor3D[] = [];
+    for (let w = 0; w < windows; w += CALIBRATION_BATCH) {
+      const b = Math.min(CALIBRATION_BATCH, windows - w);
+      batches.push(await model.embed(ids.subarray(w * seqLen, (w + b) * seqLen), b, seqLen));
+    }
+    return new HiddenStates(batches, windows);
+  }
+
+  /** Runs one layer over every batch. */
+  async run(arch: ResolvedArch, w: LayerWeights, o: RunOptions = {}): Promise<void> {
+    const advance = o.advance ?? true;
+    for (let k = 0; k < this.batches.length; k++) {
+      throwIfAborted(o.signal);
+      const out = layerForward(arch, w, this.batches[k], { onInput: o.onInput });
+      try {
+        o.onLayer?.(this.batches[k], out);
+      } catch (e) {
+        out.dispose();
+        throw e;
+      }
+      if (advance) {
+        this.batches[k].dispose();
+        this.batches[k] = out;
+      } else out.dispose();
+      // Let the event loop serve progress and cancellation between batches.
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  dispose(): void {
+    this.batches.forEach((b) => b.dispose());
+    this.batches = [];
+  }
+}
+
+/** The original model's path through the calibration windows, advanced on demand. */
+export class OriginalPath {
+  private next = 0;
+
+  constructor(readonly model: StreamingModel, readonly states: HiddenStates) {}
+
+  /**
+   * Runs original layer i over the states with these hooks and returns its weights (the caller
+   * disposes them). Layers skipped since the last call (removed ones) run without hooks: statistics
+   * always come from the original model. Calls go in increasing i.
+   */
+  async through(i: number, o: RunOptions = {}): Promise<LayerWeights> {
+    if (i < this.next) throw new Error(`calibration: layer ${i} requested after layer ${this.next - 1}`);
+    const arch = this.model.arch;
+    for (; this.next < i; this.next++) {
+      const skipped = await this.model.loadLayer(this.next);
+      try {
+        await this.states.run(arch, skipped, { signal: o.signal });
+      } finally {
+        disposeLayer(skipped);
+      }
+    }
+    const w = await this.model.loadLayer(i);
+    try {
+      await this.states.run(arch, w, { ...o, advance: true });
+    } catch (e) {
+      disposeLayer(w);
+      throw e;
+    }
+    this.next = i + 1;
+    return w;
+  }
+
+  dispose(): void {
+    this.states.dispose();
+  }
+}

@@ -1,0 +1,132 @@
+// SVD-LLM (Wang et al., arXiv 2403.07378; AIoT-MLSys-Lab/SVD-LLM, SVDLLM.py), METHODS.md:
+// truncation-aware whitening, then the layer-wise closed-form update of W_u, streamed one layer per
+// call. Two paths through the calibration windows advance together:
+// - original path (all calibration samples): the ORIGINAL model's inputs of layer i give each
+//   projection's Gram G = X Xᵀ and S = chol(G) (profle_svdllm_low_resource);
+// - compressed path (the first `updateSamples` windows): the outputs of the already compressed
+//   layers 0..i−1. The still-original layer i runs on them to capture each projection's inputs X̂
+//   (inside the layer, down_proj's X̂ comes from the original gate/up, as the authors' hooks see it),
+//   W_u is refit so that W_u W_v X̂ ≈ W X̂, and then the compressed layer i advances the path
+//   (whitening_local_update).
+// Plan block `"svd-llm": { "update": true, "updateSamples": 16, "eps": 1e-6 }`; update false is
+// SVD-LLM(W), whitening only. eps is the base of the Cholesky shift when a Gram is not positive
+// definite (every shift is logged; larger models needed larger ones: SVD-LLM issues #6, #24).
+// GQA: k_proj/v_proj are not square; every rank is per matrix (plan/ranks.ts), nothing assumes square.
+import * as tf from '@tensorflow/tfjs-core';
+import type { InputSite } from '../arch/table';
+import { throwIfAborted } from '../errors';
+import { getLinalg } from '../linalg';
+import { fromFloat32, matrix, toFloat32, type Matrix } from '../linalg/matrix';
+import { disposeLayer, type LayerWeights } from '../model/layer';
+import { StreamingModel } from '../model/model';
+import { InputStats } from '../stats/input-stats';
+import { calibrationWindows, HiddenStates, OriginalPath } from './calibration';
+import { isBool, isPositive, isPositiveInt, readSettings } from './settings';
+import { readProjection } from './weights';
+import { updatedU, whitenedTruncation } from './whitened-svd';
+import type { CompressionMethod, Factorization, MethodContext } from './types';
+
+export interface SvdLlmSettings { update: boolean; updateSamples: number; eps: number }
+
+export function svdLlmSettings(ctx: Pick<MethodContext, 'plan'>): SvdLlmSettings {
+  return readSettings<SvdLlmSettings>(ctx.plan, 'svd-llm', {
+    update: { default: true, check: isBool, rule: 'true or false' },
+    updateSamples: { default: 16, check: isPositiveInt, rule: 'a positive integer' },
+    eps: { default: 1e-6, check: isPositive, rule: 'a positive number' },
+  });
+}
+
+/** The projections of layer i that get a rank, with the input site each one reads. */
+export function rankedProjections(ctx: MethodContext, i: number) {
+  return ctx.arch.projections(i).flatMap(({ name, spec }) => {
+    const rank = ctx.ranks.get(name)?.rank;
+    return rank ? [{ name, spec, rank }] : [];
+  });
+}
+
+const gramMatrix = (stats: InputStats, site: InputSite): Matrix => {
+  const g = stats.gram(site);
+  if (!g) throw new Error(`calibration: no inputs were seen at ${site}`);
+  return matrix(g.dim, g.dim, g.result());
+};
+
+/** Swaps the dense projections of w for the factors (biases kept), so w runs as the compressed layer. */
+export function installFactors(w: LayerWeights, factors: { key: string; f: Factorization }[]): void {
+  for (const { key, f } of factors) {
+    const old = w.linears.get(key);
+    if (!old) throw new Error(`layer ${w.index}: projection ${key} not loaded`);
+    const [m, n] = f.shape;
+    w.linears.set(key, { kind: 'factored', u: tf.tensor2d(f.u, [m, f.rank]), v: tf.tensor2d(f.v, [f.rank, n]), b: old.b });
+    if (old.kind === 'dense') old.w.dispose();
+    else tf.dispose([old.u, old.v]);
+  }
+}
+
+export class SvdLlmMethod implements CompressionMethod {
+  private settings?: SvdLlmSettings;
+  private model?: StreamingModel;
+  private original?: OriginalPath;
+  private compressed?: HiddenStates;
+
+  async prepare(ctx: MethodContext): Promise<void> {
+    this.settings = svdLlmSettings(ctx);
+    this.model = await StreamingModel.open(ctx.plan.model);
+    const ids = await calibrationWindows(ctx.plan, this.model.arch.dims.context);
+    const T = ctx.plan.calibration.seqLen;
+    this.original = new OriginalPath(this.model, await HiddenStates.embed(this.model, ids, T));
+    if (this.settings.update) {
+      // The update's windows: the first updateSamples of the calibration sample (the authors draw a
+      // second loader of 16 samples from the same corpus).
+      const n = Math.min(this.settings.updateSamples, ctx.plan.calibration.samples);
+      this.compressed = await HiddenStates.embed(this.model, ids.subarray(0, n * T), T);
+    }
+    ctx.job.log('info', `svd-llm: whitening on ${ctx.plan.calibration.samples} × ${T} tokens` +
+      (this.settings.update ? `, update on ${Math.min(this.settings.updateSamples, ctx.plan.calibration.samples)} × ${T}` : ', no update (SVD-LLM(W))'));
+  }
+
+  async layer(ctx: MethodContext, i: number): Promise<Factorization[]> {
+    const { settings, original, model } = this;
+    if (!settings || !original || !model) throw new Error('svd-llm: layer() before prepare()');
+    const signal = ctx.job.signal;
+    const targets = rankedProjections(ctx, i);
+    const sites = [...new Set(targets.map((t) => t.spec.input))];
+    const whiten = new InputStats({ gram: 'float64', sites });
+    const upd = new InputStats({ gram: 'float64', sites });
+    const w = await original.through(i, { onInput: whiten.onInput, signal });
+    try {
+      if (this.compressed && targets.length) await this.compressed.run(model.arch, w, { onInput: upd.onInput, advance: false, signal });
+      const la = getLinalg();
+      const log = (m: string) => ctx.job.log('warn', `layer ${i}: ${m}`);
+      const chol = new Map<InputSite, Matrix>();
+      const out: { key: string; f: Factorization }[] = [];
+      for (const { name, spec, rank } of targets) {
+        throwIfAborted(signal);
+        let s = chol.get(spec.input);
+        if (!s) {
+          s = (await la.cholesky(gramMatrix(whiten, spec.input), { eps: settings.eps, log: (m) => log(`${spec.input} Gram: ${m}`) })).l;
+          chol.set(spec.input, s);
+        }
+        const wd = await readProjection(ctx.ckpt, name, spec.transposed);
+        const W = fromFloat32(wd.rows, wd.cols, wd.data);
+        const t = await whitenedTruncation(W, s, rank);
+        const u = this.compressed ? await updatedU(W, t.v, gramMatrix(upd, spec.input), { eps: settings.eps, log: (m) => log(`${name} update: ${m}`) }) : t.u;
+        out.push({ key: spec.key, f: { name, shape: [wd.rows, wd.cols], rank, u: toFloat32(u), v: toFloat32(t.v), keptEnergy: t.keptEnergy, kept: t.kept } });
+      }
+      if (this.compressed) {
+        installFactors(w, out);
+        await this.compressed.run(model.arch, w, { signal });
+      }
+      return out.map((o) => o.f);
+    } finally {
+      disposeLayer(w);
+      whiten.dispose();
+      upd.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.original?.dispose();
+    this.compressed?.dispose();
+    void this.model?.close();
+  }
+}
