@@ -1,17 +1,24 @@
 // Rankwise's VS Code side: the Models tree, the commands, and the sidecar that does all tensor work.
 import * as vscode from 'vscode';
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { SidecarClient, type LogLevel, type SidecarOptions } from './sidecar/client';
 import { ModelTreeProvider } from './tree/provider';
 import type { TreeNode } from './tree/model-tree';
 import { findCheckpoints, isCheckpointListing } from './checkpoints/discover';
 import { compressModel } from './commands/compress';
+import { newPlanPath, planTemplate } from './commands/new-plan';
+import { PanelCommands } from './commands/panels';
+import { SummaryCache } from './checkpoints/summaries';
+import { PlanLanguage, isPlanDocument } from './plans/language';
+import { planModelDir, projectionAt } from './plans/analyze';
+import { openPanel, registerPanels } from './panels';
 import { Requests, type CompressResult } from '../sidecar/rpc/protocol';
 
 /** What activate() returns: used by the integration tests and open to other extensions. */
 export interface RankwiseApi {
   tree: ModelTreeProvider;
+  plans: PlanLanguage;
   checkpointFolders(): string[];
   compress(dir: string, planPath?: string): Promise<CompressResult | undefined>;
 }
@@ -51,11 +58,26 @@ export async function activate(context: vscode.ExtensionContext): Promise<Rankwi
   const extra = new Set((context.workspaceState.get<string[]>('rankwise.extraFolders') ?? []).filter((d) => existsSync(d)));
   let discovered: string[] = [];
   const folders = () => [...new Set([...discovered, ...extra])].sort();
-  const tree = new ModelTreeProvider((dir) => sidecar.request(Requests.open, { dir }), folders);
+  const summaries = new SummaryCache((dir) => sidecar.request(Requests.open, { dir }));
+  const tree = new ModelTreeProvider((dir) => summaries.get(dir), folders);
+  const treeView = vscode.window.createTreeView('rankwise.models', { treeDataProvider: tree, showCollapseAll: true });
+  const plans = new PlanLanguage(async (dir) => {
+    try {
+      return { summary: await summaries.get(dir) };
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
+  });
+  const panels = new PanelCommands(sidecar, summaries, context.workspaceState);
+  /** The analysis of a plan file, opened if it is not open yet. */
+  const planAt = async (uri: vscode.Uri) => plans.analyze(await vscode.workspace.openTextDocument(uri));
 
   const rescan = async () => {
     const roots = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
     discovered = (await Promise.all(roots.map((r) => findCheckpoints(r)))).flat();
+    summaries.clear();
+    panels.clear();
+    plans.refresh();
     // The when-clauses of "Compress model" test `resourcePath in rankwise.checkpointFolders`.
     await vscode.commands.executeCommand('setContext', 'rankwise.checkpointFolders', folders());
     await vscode.commands.executeCommand('setContext', 'rankwise.hasCheckpoints', folders().length > 0);
@@ -68,8 +90,63 @@ export async function activate(context: vscode.ExtensionContext): Promise<Rankwi
   };
 
   context.subscriptions.push(
-    output,
-    vscode.window.registerTreeDataProvider('rankwise.models', tree),
+    output, treeView, plans,
+    registerPanels(context, {
+      revealLayer: async (model, index) => {
+        const node = await tree.find(model, (n) => n.kind === 'layer' && n.layer === index);
+        if (node) await treeView.reveal(node, { select: true, focus: false, expand: true });
+      },
+      selectMatrix: (model, name) => (model ? panels.spectrumData(model, name) : Promise.resolve(undefined)),
+      openOutput: async (dir) => {
+        await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(dir));
+      },
+      log: (m) => output.appendLine(m),
+    }),
+    plans.onDidAnalyze(({ analysis }) => void panels.planChanged(analysis)),
+    // The spectrum panel follows the matrix selected in the tree or named under the cursor in a plan.
+    treeView.onDidChangeSelection((e) => {
+      const n = e.selection[0];
+      if (n?.kind === 'matrix' && n.name && openPanel('spectrum')) void panels.showSpectrum(n.dir, n.name);
+    }),
+    vscode.window.onDidChangeTextEditorSelection(async (e) => {
+      const doc = e.textEditor.document;
+      const panel = openPanel('spectrum');
+      if (!panel || !isPlanDocument(doc)) return;
+      const a = await plans.analyze(doc);
+      const name = a.summary && projectionAt(doc.getText(), doc.offsetAt(e.selections[0].active), a.summary);
+      if (name && a.modelDir && name !== panel.data?.name) await panels.showSpectrum(a.modelDir, name, a);
+    }),
+    vscode.commands.registerCommand('rankwise.newPlan', async (arg?: unknown) => {
+      const dir = folderOf(arg) ?? await vscode.window.showQuickPick(folders(), { placeHolder: 'Checkpoint folder to plan a compression of' });
+      if (!dir) return undefined;
+      const file = newPlanPath(dir);
+      writeFileSync(file, planTemplate(dir), { flag: 'wx' });
+      await vscode.window.showTextDocument(vscode.Uri.file(file));
+      return file;
+    }),
+    vscode.commands.registerCommand('rankwise.compressPlan', async (arg?: vscode.Uri) => {
+      const uri = arg ?? vscode.window.activeTextEditor?.document.uri;
+      if (!uri) return undefined;
+      const doc = await vscode.workspace.openTextDocument(uri);
+      if (doc.isDirty) await doc.save();
+      const dir = planModelDir(doc.getText(), uri.fsPath) ?? dirname(uri.fsPath);
+      return compress(dir, uri.fsPath);
+    }),
+    vscode.commands.registerCommand('rankwise.showRedundancy', async (arg?: unknown) => {
+      if (arg instanceof vscode.Uri && isPlanDocument(await vscode.workspace.openTextDocument(arg))) {
+        const a = await planAt(arg);
+        return a.modelDir ? panels.showRedundancy(a.modelDir, a) : undefined;
+      }
+      const dir = folderOf(arg) ?? await vscode.window.showQuickPick(folders(), { placeHolder: 'Checkpoint folder' });
+      return dir ? panels.showRedundancy(dir) : undefined;
+    }),
+    vscode.commands.registerCommand('rankwise.showSpectrum', async (arg?: unknown) => {
+      if (arg && typeof arg === 'object' && 'dir' in arg && 'name' in arg) {
+        const { dir, name, plan } = arg as { dir: string; name: string; plan?: vscode.Uri };
+        return panels.showSpectrum(dir, name, plan ? await planAt(plan) : undefined);
+      }
+      return undefined;
+    }),
     vscode.commands.registerCommand('rankwise.compressModel', async (arg?: unknown) => {
       const dir = folderOf(arg) ?? await vscode.window.showQuickPick(folders(), { placeHolder: 'Checkpoint folder to compress' });
       return dir ? compress(dir) : undefined;
@@ -109,7 +186,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Rankwi
   context.subscriptions.push(watcher, watcher.onDidChange(soon), watcher.onDidCreate(soon), watcher.onDidDelete(soon),
     vscode.workspace.onDidChangeWorkspaceFolders(soon), { dispose: () => clearTimeout(timer) });
   await rescan();
-  return { tree, checkpointFolders: folders, compress };
+  return { tree, plans, checkpointFolders: folders, compress };
 }
 
 export async function deactivate(): Promise<void> {

@@ -10,7 +10,9 @@ const args = new Set(process.argv.slice(2));
 // tfjs stays in node_modules: the wasm backend loads its .wasm files from there and the
 // native backends are optional packages that may be absent.
 const external = ['vscode', '@tensorflow/*', 'playwright-core', 'mocha', 'chromium-bidi*'];
-const node = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: 'linked', external, logLevel: 'warning' };
+// jsonc-parser's UMD entry requires its parts dynamically, which a bundle cannot follow: use its ESM build.
+const alias = { 'jsonc-parser': './node_modules/jsonc-parser/lib/esm/main.js' };
+const node = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: 'linked', external, alias, logLevel: 'warning' };
 
 function walk(dir, pred, acc = []) {
   if (!existsSync(dir)) return acc;

@@ -184,6 +184,9 @@ async function main() {
           const text = format(...(Array.isArray(args) ? args : [args]));
           summary = /^(\d+) passed, (\d+) failed$/.exec(text) ?? summary;
           console.log(`[workbench ${type}] ${text}`);
+          // A test asks for a picture of the workbench as it is now (the README's plan-editing shot).
+          const shot = /^\[rankwise-screenshot\] ([a-z0-9-]+)$/.exec(text);
+          if (shot) return page.screenshot({ path: join(ROOT, 'docs', 'screenshots', `${shot[1]}.png`) }).then(() => undefined);
         }),
         page.exposeFunction('codeAutomationExit', (c) => resolve(Number(c))),
       ]).then(() => {

@@ -1,5 +1,5 @@
 // "Compress model": pick a plan (the default plain-SVD plan or a *.rankwise.json for this folder),
-// run it in the sidecar under a cancellable progress notification, then open the report.
+// run it in the sidecar under a cancellable progress notification, then open the report panel.
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import type { SidecarClient } from '../sidecar/client';
@@ -7,6 +7,7 @@ import { ErrorCodes, Requests, type CompressParams, type CompressResult } from '
 import { defaultPlan } from './default-plan';
 import { plansForModel } from './plan-files';
 import { progressReporter } from './progress';
+import { showReportPanel } from '../panels';
 
 /** The plan to run for modelDir: planPath if given, else asks when plan files exist, else the default. */
 async function choosePlan(modelDir: string, planPath?: string): Promise<CompressParams | undefined> {
@@ -23,11 +24,11 @@ async function choosePlan(modelDir: string, planPath?: string): Promise<Compress
 }
 
 async function showReport(result: CompressResult): Promise<void> {
-  const report = vscode.Uri.file(result.reportPath);
   try {
-    await vscode.commands.executeCommand('markdown.showPreview', report);
+    showReportPanel(result.report);
   } catch {
-    await vscode.window.showTextDocument(report, { preview: true }); // the Markdown extension may be disabled
+    // A report this version cannot show (e.g. from a newer sidecar): its Markdown twin still is.
+    await vscode.window.showTextDocument(vscode.Uri.file(result.reportPath), { preview: true });
   }
   const before = result.parameters_before.toLocaleString('en-US');
   const after = result.parameters_after.toLocaleString('en-US');

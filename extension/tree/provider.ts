@@ -8,12 +8,15 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<TreeNode> {
   private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly summaries = new Map<string, Promise<TreeNode>>();
+  /** Parent by node id, for reveal(): filled as children are handed out. */
+  private readonly parents = new Map<string, TreeNode>();
 
   constructor(private readonly open: (dir: string) => Promise<ModelSummary>, private readonly folders: () => string[]) {}
 
   /** Forgets every summary: the next render asks the sidecar again. */
   refresh(): void {
     this.summaries.clear();
+    this.parents.clear();
     this.changed.fire(undefined);
   }
 
@@ -27,8 +30,26 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<TreeNode> {
   }
 
   async getChildren(element?: TreeNode): Promise<TreeNode[]> {
-    if (element) return element.children ?? [];
-    return Promise.all(this.folders().map((d) => this.node(d)));
+    if (!element) return Promise.all(this.folders().map((d) => this.node(d)));
+    for (const c of element.children ?? []) this.parents.set(c.id, element);
+    return element.children ?? [];
+  }
+
+  getParent(n: TreeNode): TreeNode | undefined {
+    return this.parents.get(n.id);
+  }
+
+  /** The node of a decoder layer or matrix of a checkpoint, for reveal(). */
+  async find(dir: string, match: (n: TreeNode) => boolean): Promise<TreeNode | undefined> {
+    const walk = async (n: TreeNode): Promise<TreeNode | undefined> => {
+      if (match(n)) return n;
+      for (const c of await this.getChildren(n)) {
+        const hit = await walk(c);
+        if (hit) return hit;
+      }
+      return undefined;
+    };
+    return this.folders().includes(dir) ? walk(await this.node(dir)) : undefined;
   }
 
   /** The root nodes with their subtrees, as the view shows them (for tests and other extensions). */

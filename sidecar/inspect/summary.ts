@@ -60,6 +60,7 @@ export function summarize(ckpt: Checkpoint, arch: ResolvedArch = resolveArch(ckp
     dir: ckpt.dir,
     modelType: String(ckpt.config.model_type),
     layers: arch.dims.layers,
+    context: arch.dims.context,
     parameters: all.reduce((s, t) => s + t.parameters, 0),
     bytes,
     dtypes,

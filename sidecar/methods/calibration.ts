@@ -10,7 +10,7 @@ import { readText, sampleWindows } from '../data/text';
 import { loadTokenizer } from '../tokenizer/tokenizer';
 import { disposeLayer, layerForward, type LayerWeights } from '../model/layer';
 import type { StreamingModel } from '../model/model';
-import type { Plan } from '../plan/plan';
+import type { Calibration, Plan } from '../plan/plan';
 
 /** Windows per forward call: bounds the attention scores ([B, heads, T, T]) held at once. */
 export const CALIBRATION_BATCH = 8;
@@ -30,12 +30,17 @@ async function tokenStream(tokenizerDir: string, data: string): Promise<Int32Arr
   return ids;
 }
 
+/** c.samples windows of c.seqLen ids of c.data, tokenized by the model folder's tokenizer, sampled with c.seed. */
+export async function calibrationIds(modelDir: string, c: Calibration & { data: string }, context: number): Promise<Int32Array> {
+  if (c.seqLen > context) throw new PlanError(`plan: "calibration.seqLen" ${c.seqLen} exceeds the model's context of ${context}`);
+  return sampleWindows(await tokenStream(modelDir, c.data), c.samples, c.seqLen, c.seed);
+}
+
 /** plan.calibration.samples windows of seqLen ids (samples × seqLen), sampled with the plan's seed. */
 export async function calibrationWindows(plan: Plan, context: number): Promise<Int32Array> {
   const c = plan.calibration;
   if (!c.data) throw new PlanError(`plan: method ${plan.method} needs "calibration.data" (a text file or folder)`);
-  if (c.seqLen > context) throw new PlanError(`plan: "calibration.seqLen" ${c.seqLen} exceeds the model's context of ${context}`);
-  return sampleWindows(await tokenStream(plan.model, c.data), c.samples, c.seqLen, c.seed);
+  return calibrationIds(plan.model, { ...c, data: c.data }, context);
 }
 
 export interface RunOptions {

@@ -14,8 +14,11 @@ import { disposeLayer } from '../model/layer';
 import { StreamingModel } from '../model/model';
 import { BlockInfluence } from '../stats/block-influence';
 import { calibrationWindows, HiddenStates } from './calibration';
+import { autoCount, byInfluence } from '../plan/removal';
 import { isPositiveInt, readSettings } from './settings';
 import type { CompressionMethod, Factorization, MethodContext } from './types';
+
+export { autoCount, byInfluence };
 
 /** Parameters of layer i's decoder projections (dense or already factored). */
 export function projectionParameters(ckpt: Checkpoint, arch: ResolvedArch, i: number): number {
@@ -27,22 +30,6 @@ export function projectionParameters(ckpt: Checkpoint, arch: ResolvedArch, i: nu
     }
   }
   return n;
-}
-
-/** Layer indices by ascending Block Influence (ties: lower index first). */
-export function byInfluence(bi: number[]): number[] {
-  return bi.map((_, i) => i).sort((a, b) => bi[a] - bi[b] || a - b);
-}
-
-/** The fewest layers, in ascending-BI order, whose parameters reach ratio × the total. */
-export function autoCount(order: number[], params: number[], ratio: number): number {
-  const target = ratio * params.reduce((a, b) => a + b, 0);
-  let removed = 0;
-  for (let n = 0; n < order.length; n++) {
-    if (removed >= target) return n;
-    removed += params[order[n]];
-  }
-  return order.length;
 }
 
 export class LayerRemovalMethod implements CompressionMethod {

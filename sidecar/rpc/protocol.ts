@@ -46,6 +46,8 @@ export interface ModelSummary {
   dir: string;
   modelType: string;
   layers: number;
+  /** Longest sequence the model takes (max_position_embeddings / n_positions). */
+  context: number;
   parameters: number;
   bytes: number;
   dtypes: string[];
@@ -60,6 +62,11 @@ export interface ModelSummary {
 export interface OpenParams { dir: string }
 export interface SpectrumParams { dir: string; name: string; progressToken?: string }
 export interface SpectrumResult { name: string; shape: [number, number]; values: number[]; seconds: number; backend: string }
+
+export interface CalibrationParams { data: string; samples: number; seqLen: number; seed: number }
+export interface RedundancyParams { dir: string; calibration: CalibrationParams; progressToken?: string }
+export interface LayerRedundancy { index: number; blockInfluence: number; cosine: number }
+export interface RedundancyResult { dir: string; layers: LayerRedundancy[]; tokens: number; seconds: number; backend: string }
 
 export interface CompressParams {
   /** Path of a `*.rankwise.json` plan file. */
@@ -100,6 +107,7 @@ export const Requests = {
   open: new RequestType<OpenParams, ModelSummary, void>('model/open'),
   tree: new RequestType<OpenParams, ModelSummary, void>('model/tree'),
   spectrum: new RequestType<SpectrumParams, SpectrumResult, void>('matrix/spectrum'),
+  redundancy: new RequestType<RedundancyParams, RedundancyResult, void>('model/redundancy'),
   compress: new RequestType<CompressParams, CompressResult, void>('compress/run'),
   shutdown: new RequestType0<void, void>('shutdown'),
 } as const;

@@ -10,8 +10,9 @@ import { initBackend, backendInfo } from '../tensor/backend';
 import { loadPlan, validatePlan } from '../plan/plan';
 import { compress } from '../compress/run';
 import type { Job } from '../compress/job';
-import { RankwiseError, isCancel } from '../errors';
+import { PlanError, RankwiseError, isCancel } from '../errors';
 import { spectrum } from '../inspect/spectrum';
+import { layerRedundancy } from '../inspect/redundancy';
 import { ErrorCodes, Notifications, PROTOCOL_VERSION, Requests, type BackendChoice, type LogParams } from './protocol';
 
 export function toResponseError(e: unknown): ResponseError<void> {
@@ -76,6 +77,13 @@ export function serve(connection: MessageConnection, opts: { backend: BackendCho
     } finally {
       await ckpt.close();
     }
+  }));
+  connection.onRequest(Requests.redundancy, handle(async (p, token) => {
+    // The same field checks as a plan's calibration block, so errors name the field.
+    const { calibration } = validatePlan({ model: p.dir, output: `${p.dir}.redundancy`, method: 'layer-removal', calibration: p.calibration }, process.cwd());
+    if (!calibration.data) throw new PlanError('"calibration.data" is required: the text whose hidden states are compared');
+    await backend();
+    return layerRedundancy(resolve(p.dir), { ...calibration, data: calibration.data }, jobFor(token, p.progressToken), backendInfo()!.name);
   }));
   connection.onRequest(Requests.compress, handle(async (p, token) => {
     const plan = p.planPath ? await loadPlan(resolve(p.planPath)) : validatePlan(p.plan, resolve(p.baseDir ?? (p.planPath ? dirname(p.planPath) : process.cwd())));

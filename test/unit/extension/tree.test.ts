@@ -29,7 +29,7 @@ test('model tree of the reference model: layers → attention/MLP → matrices w
 
 test('factorized matrices show their rank; removed layers and sharding appear in the root tooltip', () => {
   const s: ModelSummary = {
-    dir: '/m/tiny-svd', modelType: 'llama', layers: 1, parameters: 1_234_567, bytes: 2_469_134, dtypes: ['F16'], sharded: true,
+    dir: '/m/tiny-svd', modelType: 'llama', layers: 1, context: 64, parameters: 1_234_567, bytes: 2_469_134, dtypes: ['F16'], sharded: true,
     embedding: [{ name: 'model.embed_tokens.weight', shape: [100, 8], dtype: 'F16', parameters: 800 }],
     decoder: [{
       index: 0, parameters: 96,

@@ -10,7 +10,11 @@ import { CancellationTokenSource, ResponseError, createMessageConnection, type M
 import { StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { ErrorCodes, Notifications, Requests, type ProgressParams } from '../../../sidecar/rpc/protocol';
 import { makeCheckpoint } from '../../fixtures/checkpoints';
-import { SIDECAR, hashTree } from '../../helpers/paths';
+import { CORPORA, MODEL, SIDECAR, hashTree } from '../../helpers/paths';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../../sidecar/tensor/backend';
+import { StreamingModel } from '../../../sidecar/model/model';
+import { calibrationIds } from '../../../sidecar/methods/calibration';
 
 let child: ChildProcess;
 let conn: MessageConnection;
@@ -62,6 +66,46 @@ test('matrix/spectrum returns descending singular values of the named matrix', a
   for (let i = 1; i < r.values.length; i++) assert.ok(r.values[i] <= r.values[i - 1]);
   await assert.rejects(conn.sendRequest(Requests.spectrum, { dir, name: 'model.layers.9.mlp.up_proj' }),
     (e: ResponseError<void>) => e.code === ErrorCodes.NotFound && /not a decoder projection/.test(e.message));
+});
+
+test('model/redundancy: Block Influence per layer of the reference model, the same as a forward pass with hooks', async () => {
+  const calibration = { data: join(CORPORA, 'brown-train.txt'), samples: 2, seqLen: 32, seed: 1 };
+  const progress: ProgressParams[] = [];
+  const sub = conn.onNotification(Notifications.progress, (p) => progress.push(p));
+  const r = await conn.sendRequest(Requests.redundancy, { dir: MODEL, calibration, progressToken: 'bi' });
+  sub.dispose();
+  assert.equal(r.layers.length, 8);
+  assert.equal(r.tokens, 64);
+  assert.deepEqual(progress.filter((p) => p.token === 'bi').map((p) => p.done), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  // Independent path through our engine: StreamingModel.forward over the same windows, cosine by hand.
+  await initBackend('cpu');
+  const model = await StreamingModel.open(MODEL);
+  try {
+    const ids = await calibrationIds(MODEL, calibration, 512);
+    const h = await model.embed(ids, 2, 32);
+    const cos: number[] = [];
+    const out = await model.forward(h, { onLayer: (_i, a, b) => {
+      const x = a.arraySync().flat();
+      const y = b.arraySync().flat();
+      let sum = 0;
+      for (let t = 0; t < x.length; t++) {
+        let d = 0, nx = 0, ny = 0;
+        for (let k = 0; k < x[t].length; k++) { d += x[t][k] * y[t][k]; nx += x[t][k] ** 2; ny += y[t][k] ** 2; }
+        sum += d / Math.sqrt(nx * ny);
+      }
+      cos.push(sum / x.length);
+    } });
+    tf.dispose([h, out]);
+    // float32 states; cosines summed in float64 on both sides: 1e-5 absolute is float32 rounding.
+    r.layers.forEach((l, i) => {
+      assert.ok(Math.abs(l.cosine - cos[i]) < 1e-5, `layer ${i}: ${l.cosine} vs ${cos[i]}`);
+      assert.ok(Math.abs(l.blockInfluence - (1 - cos[i])) < 1e-5);
+    });
+  } finally {
+    await model.close();
+  }
+  await assert.rejects(conn.sendRequest(Requests.redundancy, { dir: MODEL, calibration: { ...calibration, samples: 0 } }),
+    (e: ResponseError<void>) => e.code === ErrorCodes.InvalidPlan && /calibration\.samples/.test(e.message));
 });
 
 test('compress/run streams progress, writes a smaller checkpoint and leaves the input unchanged', async () => {
