@@ -18,8 +18,6 @@ import { autoCount, byInfluence } from '../plan/removal';
 import { isPositiveInt, readSettings } from './settings';
 import type { CompressionMethod, Factorization, MethodContext } from './types';
 
-export { autoCount, byInfluence };
-
 /** Parameters of layer i's decoder projections (dense or already factored). */
 export function projectionParameters(ckpt: Checkpoint, arch: ResolvedArch, i: number): number {
   let n = 0;
