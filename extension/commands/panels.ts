@@ -2,12 +2,14 @@
 // notification, cache what it computed per checkpoint and settings (reopening a panel is instant),
 // and keep the panels in step with the plan being edited.
 import * as vscode from 'vscode';
-import { basename } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { ErrorCodes, Requests, type CalibrationParams, type RedundancyResult, type SpectrumResult } from '../../sidecar/rpc/protocol';
 import type { SidecarClient } from '../sidecar/client';
 import type { SummaryCache } from '../checkpoints/summaries';
 import { plannedLayers, projections, type PlanAnalysis } from '../plans/analyze';
 import { openPanel, showRedundancyPanel, showSpectrumPanel, type SpectrumData } from '../panels';
+import { REPORT_JSON } from '../../sidecar/compress/report';
 
 const CALIBRATION_KEY = 'rankwise.redundancyCalibration';
 
@@ -92,21 +94,40 @@ export class PanelCommands {
     panel.update({ ...panel.data, removed: plannedLayers(analysis.plan, bi, await this.summaries.get(dir)) });
   }
 
-  /** The spectrum of one matrix, with the indices the plan keeps where it says (SVD methods keep 0..r−1). */
+  /**
+   * The spectrum of one matrix: raw, and whitened when the plan has calibration text; the indices
+   * the plan keeps: 0..r−1 for the SVD methods, and for GRASP and SoCo (which choose by score, not
+   * σ) those recorded in the report of a finished run of the plan.
+   */
   async spectrumData(dir: string, name: string, plan?: PlanAnalysis, token?: vscode.CancellationToken): Promise<SpectrumData> {
-    const s = await this.cached(this.spectra, JSON.stringify([dir, name]), () => this.sidecar.request(Requests.spectrum, { dir, name }, token));
+    const c = plan?.plan?.calibration;
+    const calibration = c?.data ? { data: c.data, samples: c.samples, seqLen: c.seqLen, seed: c.seed } : undefined;
+    const s = await this.cached(this.spectra, JSON.stringify([dir, name, calibration]), () => this.sidecar.request(Requests.spectrum, { dir, name, calibration }, token));
     const summary = await this.summaries.get(dir);
-    const rank = plan?.ranks.get(name);
     const method = plan?.plan?.method;
-    const contiguous = method !== 'grasp' && method !== 'soco' && rank !== undefined;
+    const rank = plan?.ranks.get(name);
+    const kept = method === 'grasp' || method === 'soco' ? await keptInReport(plan!.plan!.output, name)
+      : rank !== undefined ? Array.from({ length: rank }, (_, i) => i) : undefined;
     return {
       model: dir, name: s.name, shape: s.shape, values: s.values, choices: projections(summary).map((p) => p.name),
-      ...(contiguous ? { kept: Array.from({ length: rank }, (_, i) => i) } : {}), ...(method ? { method } : {}),
+      ...(s.whitened ? { whitened: s.whitened } : {}), ...(kept ? { kept } : {}), ...(method ? { method } : {}),
     };
   }
 
   async showSpectrum(dir: string, name: string, plan?: PlanAnalysis): Promise<void> {
     const data = await this.run(`Spectrum of ${name}`, (token) => this.spectrumData(dir, name, plan, token));
     if (data) showSpectrumPanel(data);
+  }
+}
+
+/** Kept singular indices of a matrix in the report a finished run wrote to its output folder. */
+async function keptInReport(output: string, name: string): Promise<number[] | undefined> {
+  try {
+    const report = JSON.parse(await readFile(join(output, REPORT_JSON), 'utf8')) as { matrices?: { name: string; rank: number | null; kept?: number[] }[] };
+    const m = report.matrices?.find((x) => x.name === name);
+    if (!m || m.rank === null) return undefined;
+    return m.kept ?? Array.from({ length: m.rank }, (_, i) => i);
+  } catch {
+    return undefined; // not run yet: the scores that choose the indices come from the run
   }
 }

@@ -1,4 +1,8 @@
-// The run report, as JSON (for the report panel and scripts) and Markdown (for people).
+// The run report, as JSON (for the report panel and scripts) and Markdown (for people), written into
+// the output folder under these names. Plain data: the extension imports it too.
+export const REPORT_JSON = 'rankwise-report.json';
+export const REPORT_MD = 'rankwise-report.md';
+
 export interface MatrixReport {
   name: string;
   shape: [number, number];

@@ -17,12 +17,10 @@ import { transposeF32 } from '../methods/weights';
 import { projectionInfo, summarize } from '../inspect/summary';
 import { PhaseTimer, type Job } from './job';
 import { evaluateFolder, evaluationIds } from '../eval/evaluate';
-import { reportMarkdown, type MatrixReport, type Report } from './report';
+import { REPORT_JSON, REPORT_MD, reportMarkdown, type MatrixReport, type Report } from './report';
 
 export const SIDE_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model',
   'generation_config.json', 'vocab.json', 'merges.txt'];
-export const REPORT_JSON = 'rankwise-report.json';
-export const REPORT_MD = 'rankwise-report.md';
 
 export interface CompressOutcome {
   output: string;
@@ -56,7 +54,8 @@ function checkRemovals(plan: Plan, layers: number): void {
   }
   const bad = plan.removeLayers.find((i) => i >= layers);
   if (bad !== undefined) throw new PlanError(`plan: "removeLayers" has layer ${bad}, but the model has layers 0..${layers - 1}`);
-  if (plan.removeLayers.length >= layers) throw new PlanError('plan: "removeLayers" would remove every layer');
+  // GRASP replaces its layers by factors, so it may take all of them; removing all leaves no model.
+  if (plan.method !== 'grasp' && plan.removeLayers.length >= layers) throw new PlanError('plan: "removeLayers" would remove every layer');
 }
 
 export async function compress(plan: Plan, job: Job): Promise<CompressOutcome> {
@@ -71,7 +70,8 @@ export async function compress(plan: Plan, job: Job): Promise<CompressOutcome> {
     checkRemovals(plan, arch.dims.layers);
     method = methodFor(plan.method);
     if (!method) throw new PlanError(`plan: method "${plan.method}" is not available in this version of Rankwise`);
-    const decisions = plan.method === 'layer-removal' ? [] : decideRanks(plan, denseProjections(ckpt, arch));
+    // Layer removal factorizes nothing; GRASP chooses its own ranks (grasp.compression) in its own layers.
+    const decisions = plan.method === 'layer-removal' || plan.method === 'grasp' ? [] : decideRanks(plan, denseProjections(ckpt, arch));
     const ranks = new Map<string, RankDecision>(decisions.map((d) => [d.name, d]));
     const ctx: MethodContext = { plan, ckpt, arch, ranks, job };
 

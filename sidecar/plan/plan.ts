@@ -89,7 +89,8 @@ export function validatePlan(raw: unknown, baseDir: string): Plan {
   if (relative(output, model).split(sep)[0] !== '..' && !isAbsolute(relative(output, model))) {
     throw new PlanError(`plan: "output" (${output}) must not contain the model folder`);
   }
-  const ratio = num(raw, 'ratio', 'ratio', method === 'layer-removal' ? 0 : undefined, isRatio, RATIO_RULE);
+  // Layer choice can be explicit for these two, so no ratio is needed; the methods say when it is.
+  const ratio = num(raw, 'ratio', 'ratio', method === 'layer-removal' || method === 'grasp' ? 0 : undefined, isRatio, RATIO_RULE);
 
   const overrides: Override[] = [];
   if (raw.overrides !== undefined) {

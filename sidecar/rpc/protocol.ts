@@ -60,10 +60,17 @@ export interface ModelSummary {
 }
 
 export interface OpenParams { dir: string }
-export interface SpectrumParams { dir: string; name: string; progressToken?: string }
-export interface SpectrumResult { name: string; shape: [number, number]; values: number[]; seconds: number; backend: string }
-
 export interface CalibrationParams { data: string; samples: number; seqLen: number; seed: number }
+/** With calibration, the result adds the spectrum after SVD-LLM's whitening (W·S). */
+export interface SpectrumParams { dir: string; name: string; calibration?: CalibrationParams; progressToken?: string }
+export interface SpectrumResult {
+  name: string; shape: [number, number]; values: number[]; seconds: number; backend: string;
+  /** Singular values of W·S, S = chol(X Xᵀ) of the projection's calibration inputs. */
+  whitened?: number[];
+  /** Diagonal shift the Cholesky factorization needed (SVD-LLM's rule), when one was. */
+  whitenedShift?: number;
+}
+
 export interface RedundancyParams { dir: string; calibration: CalibrationParams; progressToken?: string }
 export interface LayerRedundancy { index: number; blockInfluence: number; cosine: number }
 export interface RedundancyResult { dir: string; layers: LayerRedundancy[]; tokens: number; seconds: number; backend: string }

@@ -7,7 +7,7 @@ import { CheckpointError } from '../checkpoint/errors';
 import { ArchError, resolveArch } from '../arch/table';
 import { summarize } from '../inspect/summary';
 import { initBackend, backendInfo } from '../tensor/backend';
-import { loadPlan, validatePlan } from '../plan/plan';
+import { loadPlan, validatePlan, type Calibration } from '../plan/plan';
 import { compress } from '../compress/run';
 import type { Job } from '../compress/job';
 import { PlanError, RankwiseError, isCancel } from '../errors';
@@ -25,6 +25,13 @@ export function toResponseError(e: unknown): ResponseError<void> {
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'ENOENT') return new ResponseError(ErrorCodes.NotFound, err.message);
   return new ResponseError(ErrorCodes.Internal, err?.message ?? String(e));
+}
+
+/** A request's calibration settings, checked as a plan's calibration block is, so errors name the field. */
+function calibrationOf(dir: string, raw: unknown): Calibration & { data: string } {
+  const { calibration } = validatePlan({ model: dir, output: `${dir}.calibration`, method: 'layer-removal', calibration: raw }, process.cwd());
+  if (!calibration.data) throw new PlanError('"calibration.data" is required: the text the statistics come from');
+  return { ...calibration, data: calibration.data };
 }
 
 export function serve(connection: MessageConnection, opts: { backend: BackendChoice; version: string; exit: (code: number) => void }): void {
@@ -73,17 +80,15 @@ export function serve(connection: MessageConnection, opts: { backend: BackendCho
     const ckpt = await openCheckpoint(resolve(p.dir));
     try {
       const arch = resolveArch(ckpt.config, ckpt.tensors.keys());
-      return await spectrum(ckpt, arch, p.name, job, backendInfo()!.name);
+      return await spectrum(ckpt, arch, p.name, job, backendInfo()!.name, p.calibration && calibrationOf(p.dir, p.calibration));
     } finally {
       await ckpt.close();
     }
   }));
   connection.onRequest(Requests.redundancy, handle(async (p, token) => {
-    // The same field checks as a plan's calibration block, so errors name the field.
-    const { calibration } = validatePlan({ model: p.dir, output: `${p.dir}.redundancy`, method: 'layer-removal', calibration: p.calibration }, process.cwd());
-    if (!calibration.data) throw new PlanError('"calibration.data" is required: the text whose hidden states are compared');
+    const calibration = calibrationOf(p.dir, p.calibration);
     await backend();
-    return layerRedundancy(resolve(p.dir), { ...calibration, data: calibration.data }, jobFor(token, p.progressToken), backendInfo()!.name);
+    return layerRedundancy(resolve(p.dir), calibration, jobFor(token, p.progressToken), backendInfo()!.name);
   }));
   connection.onRequest(Requests.compress, handle(async (p, token) => {
     const plan = p.planPath ? await loadPlan(resolve(p.planPath)) : validatePlan(p.plan, resolve(p.baseDir ?? (p.planPath ? dirname(p.planPath) : process.cwd())));

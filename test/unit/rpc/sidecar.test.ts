@@ -108,6 +108,39 @@ test('model/redundancy: Block Influence per layer of the reference model, the sa
     (e: ResponseError<void>) => e.code === ErrorCodes.InvalidPlan && /calibration\.samples/.test(e.message));
 });
 
+test('matrix/spectrum with calibration: whitened values of W·S carry exactly ‖W X‖²_F (S = chol X Xᵀ)', async () => {
+  const calibration = { data: join(CORPORA, 'brown-train.txt'), samples: 2, seqLen: 32, seed: 3 };
+  const name = 'model.layers.1.self_attn.k_proj';
+  const r = await conn.sendRequest(Requests.spectrum, { dir: MODEL, name, calibration });
+  assert.deepEqual(r.shape, [128, 256]);
+  assert.equal(r.whitened!.length, 128);
+  assert.ok(r.whitened!.every((v, i) => i === 0 || v <= r.whitened![i - 1]), 'descending');
+  // Independently: the inputs X of layer 1's attention from a forward pass with hooks, ‖W X‖²_F in float64.
+  await initBackend('cpu');
+  const model = await StreamingModel.open(MODEL);
+  try {
+    const h = await model.embed(await calibrationIds(MODEL, calibration, 512), 2, 32);
+    let x: number[][] = [];
+    const out = await model.forward(h, { to: 2, onInput: (i, site, t) => { if (i === 1 && site === 'attn_in') x = t.arraySync(); } });
+    tf.dispose([h, out]);
+    const w = (await model.ckpt.read(`${name}.weight`));
+    let wx2 = 0;
+    for (const row of x) {
+      for (let o = 0; o < 128; o++) {
+        let d = 0;
+        for (let k = 0; k < 256; k++) d += w[o * 256 + k] * row[k];
+        wx2 += d * d;
+      }
+    }
+    const s2 = r.whitened!.reduce((a, v) => a + v * v, 0);
+    // float32 inputs and weights, float64 sums on both sides: agreement to 1e-4 relative.
+    assert.ok(Math.abs(s2 / wx2 - 1) < 1e-4, `Σσ² ${s2} vs ‖WX‖² ${wx2}`);
+    assert.ok(Math.abs(r.values.reduce((a, v) => a + v * v, 0) / w.reduce((a, v) => a + v * v, 0) - 1) < 1e-4, 'raw values carry ‖W‖²_F');
+  } finally {
+    await model.close();
+  }
+});
+
 test('compress/run streams progress, writes a smaller checkpoint and leaves the input unchanged', async () => {
   const dir = join(work, 'llama');
   const hashes = hashTree(dir);
