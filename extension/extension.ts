@@ -2,7 +2,7 @@
 import * as vscode from 'vscode';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { SidecarClient, type LogLevel, type SidecarOptions } from './sidecar/client';
+import { SidecarClient, describeExit, type LogLevel, type SidecarOptions } from './sidecar/client';
 import { ModelTreeProvider } from './tree/provider';
 import type { TreeNode } from './tree/model-tree';
 import { findCheckpoints, isCheckpointListing } from './checkpoints/discover';
@@ -35,9 +35,9 @@ function sidecarOptions(context: vscode.ExtensionContext, output: vscode.OutputC
     command: cfg.get<string>('sidecar.nodePath') || process.execPath,
     script, env, args: ['--backend', cfg.get<string>('backend', 'auto')], logLevel: cfg.get<LogLevel>('logLevel', 'info'),
     log: (l) => output.appendLine(l),
-    onExit: ({ willRestart, code, signal }) => {
+    onExit: ({ willRestart, ...exit }) => {
       if (willRestart) return;
-      void vscode.window.showErrorMessage(`The Rankwise sidecar stopped twice (${signal ?? `exit code ${code}`}).`, 'Restart', 'Show log').then(async (pick) => {
+      void vscode.window.showErrorMessage(`The Rankwise sidecar stopped twice (${describeExit(exit)}).`, 'Restart', 'Show log').then(async (pick) => {
         if (pick === 'Restart') await vscode.commands.executeCommand('rankwise.restartSidecar');
         if (pick === 'Show log') output.show();
       });

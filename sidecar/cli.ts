@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import { BACKENDS } from './plan/plan';
 import type { BackendChoice } from './rpc/protocol';
-import { isCancel } from './errors';
+import { CancelledError, isCancel } from './errors';
 import { parseArgs, flagString, flagInt, UsageError, type Args } from './cli/args';
 import { inspectCommand } from './cli/inspect';
 import { compressCommand } from './cli/compress';
@@ -73,7 +73,7 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     if (e instanceof UsageError) process.stderr.write(`rankwise: ${e.message}\n${USAGE}\n`);
-    else if (isCancel(e)) process.stderr.write('rankwise: cancelled\n');
+    else if (isCancel(e)) process.stderr.write(`rankwise: ${e instanceof CancelledError ? e.message : 'cancelled'}\n`);
     else process.stderr.write(`rankwise: ${(e as Error).message ?? String(e)}\n`);
     if (process.env.RANKWISE_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     process.exit(isCancel(e) ? 130 : e instanceof UsageError ? 2 : 1);

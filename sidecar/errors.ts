@@ -15,9 +15,16 @@ export class PlanError extends RankwiseError {
   }
 }
 
+/** The output folder exists, or its location cannot be written; the message names the path and the cause. */
+export class OutputError extends RankwiseError {
+  constructor(code: typeof ErrorCodes.OutputExists | typeof ErrorCodes.OutputNotWritable, message: string) {
+    super(code, message);
+  }
+}
+
 export class CancelledError extends RankwiseError {
-  constructor() {
-    super(ErrorCodes.Cancelled, 'cancelled');
+  constructor(message = 'cancelled') {
+    super(ErrorCodes.Cancelled, message);
     this.name = 'AbortError';
   }
 }

@@ -3,10 +3,11 @@
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import type { SidecarClient } from '../sidecar/client';
-import { ErrorCodes, Requests, type CompressParams, type CompressResult } from '../../sidecar/rpc/protocol';
+import { Requests, type CompressParams, type CompressResult } from '../../sidecar/rpc/protocol';
 import { defaultPlan } from './default-plan';
 import { plansForModel } from './plan-files';
 import { progressReporter } from './progress';
+import { compressFailureNotice } from './compress-failure';
 import { showReportPanel } from '../panels';
 
 /** The plan to run for modelDir: planPath if given, else asks when plan files exist, else the default. */
@@ -45,8 +46,12 @@ export async function compressModel(sidecar: SidecarClient, modelDir: string, pl
     try {
       return await sidecar.request(Requests.compress, params, token, progressReporter(progress));
     } catch (e) {
-      if ((e as { code?: unknown }).code === ErrorCodes.Cancelled) void vscode.window.showInformationMessage('Compression cancelled; nothing was written.');
-      else void vscode.window.showErrorMessage(`Rankwise: ${(e as Error).message}`);
+      const notice = compressFailureNotice(e);
+      const show = notice.severity === 'info' ? vscode.window.showInformationMessage : vscode.window.showErrorMessage;
+      void show(notice.message, ...notice.actions).then((pick) => {
+        if (pick === 'Restart sidecar') void vscode.commands.executeCommand('rankwise.restartSidecar');
+        if (pick === 'Show log') void vscode.commands.executeCommand('rankwise.showLog');
+      });
       return undefined;
     }
   });

@@ -18,10 +18,27 @@ export interface SidecarOptions {
   /** Lowest level of the sidecar's `[level] message` lines to pass to log; other stderr lines always pass. */
   logLevel?: LogLevel;
   /** Called when the process exits unexpectedly, with whether the next request will start it again. */
-  onExit?: (info: { code: number | null; signal: NodeJS.Signals | null; willRestart: boolean }) => void;
+  onExit?: (info: SidecarExit & { willRestart: boolean }) => void;
 }
 
-export class SidecarExitedError extends Error {}
+/** How a sidecar process ended, as the client saw it. */
+export interface SidecarExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** V8 said "JavaScript heap out of memory" on stderr before the process ended. */
+  outOfMemory: boolean;
+}
+
+/** The sidecar could not be started, or ended before answering; `exit` says how, when it ran at all. */
+export class SidecarExitedError extends Error {
+  constructor(message: string, readonly exit?: SidecarExit) {
+    super(message);
+  }
+}
+
+const OUT_OF_MEMORY = /JavaScript heap out of memory/;
+/** stderr lines kept per process, to tell why it ended. */
+const TAIL_LINES = 40;
 
 export type LogLevel = LogParams['level'];
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -36,11 +53,19 @@ interface Running { child: ChildProcess; connection: MessageConnection }
 
 const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
 
+/** How a process ended, in words for a message. */
+export function describeExit(e: SidecarExit): string {
+  if (e.outOfMemory) return 'JavaScript heap limit';
+  if (e.signal === 'SIGKILL') return 'SIGKILL: killed by the system, e.g. when memory ran out, or by a user';
+  return e.signal ?? `exit code ${e.code}`;
+}
+
 export class SidecarClient {
   private running?: Promise<Running>;
   private crashes = 0;
   /** Processes stop() ended on purpose: their exit is not a crash. */
   private readonly stopped = new WeakSet<ChildProcess>();
+  private readonly exits = new WeakMap<ChildProcess, SidecarExit>();
   private readonly progress = new Map<string, (p: ProgressParams) => void>();
   private nextToken = 0;
   private currentPid?: number;
@@ -58,10 +83,13 @@ export class SidecarClient {
       const opts = this.options();
       const child = spawn(opts.command, [opts.script, ...(opts.args ?? [])], { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env });
       let pending = '';
+      const tail: string[] = [];
       child.stderr!.setEncoding('utf8');
       child.stderr!.on('data', (d: string) => {
         const lines = (pending + d).split('\n');
         pending = lines.pop()!;
+        tail.push(...lines);
+        tail.splice(0, tail.length - TAIL_LINES);
         lines.filter((l) => l && passesLevel(l, opts.logLevel ?? 'info')).forEach((l) => opts.log(l));
       });
       // A write racing the process's death fails with EPIPE; the exit handler reports the death.
@@ -69,16 +97,12 @@ export class SidecarClient {
       const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
       connection.onNotification(Notifications.progress, (p) => this.progress.get(p.token)?.(p));
       connection.onNotification(Notifications.log, () => {}); // the same lines arrive on stderr
-      child.once('error', (e) => {
-        this.running = undefined;
-        reject(new SidecarExitedError(`could not start the Rankwise sidecar (${opts.command} ${opts.script}): ${e.message}`));
-      });
-      child.once('spawn', () => {
-        this.currentPid = child.pid;
-        connection.listen();
-        resolve({ child, connection });
-      });
-      child.once('exit', (code, signal) => {
+      // 'close' (not 'exit') comes after stderr is drained, so the last words of a crash are in `tail`.
+      // This listener is the child's first, so requests' own 'close' listeners find the exit recorded.
+      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+        if (child.pid === undefined) return; // never started: 'error' reported it
+        const exit = { code, signal, outOfMemory: [...tail, pending].some((l) => OUT_OF_MEMORY.test(l)) };
+        this.exits.set(child, exit);
         if (pending) opts.log(pending);
         connection.dispose();
         if (this.currentPid === child.pid) {
@@ -88,8 +112,17 @@ export class SidecarClient {
         if (this.stopped.has(child)) return;
         this.crashes++;
         const willRestart = this.crashes === 1;
-        opts.log(`sidecar exited (${signal ?? `code ${code}`})${willRestart ? '; it starts again on the next request' : ''}`);
-        opts.onExit?.({ code, signal, willRestart });
+        opts.log(`sidecar exited (${describeExit(exit)})${willRestart ? '; it starts again on the next request' : ''}`);
+        opts.onExit?.({ ...exit, willRestart });
+      });
+      child.once('error', (e) => {
+        this.running = undefined;
+        reject(new SidecarExitedError(`could not start the Rankwise sidecar (${opts.command} ${opts.script}): ${e.message}`));
+      });
+      child.once('spawn', () => {
+        this.currentPid = child.pid;
+        connection.listen();
+        resolve({ child, connection });
       });
     });
     return this.running;
@@ -108,10 +141,15 @@ export class SidecarClient {
     if (!alive(child)) throw new SidecarExitedError('the Rankwise sidecar stopped before the request was sent');
     const progressToken = onProgress ? `rankwise-${process.pid}-${++this.nextToken}` : undefined;
     if (progressToken) this.progress.set(progressToken, onProgress!);
-    let onExit: (code: number | null, signal: NodeJS.Signals | null) => void = () => {};
+    let onClose = () => {};
     const exited = new Promise<never>((_, reject) => {
-      onExit = (code, signal) => reject(new SidecarExitedError(`the Rankwise sidecar stopped during the request (${signal ?? `exit code ${code}`})`));
-      child.once('exit', onExit);
+      onClose = () => {
+        const exit = this.exits.get(child)!;
+        reject(new SidecarExitedError(exit.outOfMemory
+          ? `the Rankwise sidecar ran out of memory during the request (${describeExit(exit)})`
+          : `the Rankwise sidecar stopped during the request (${describeExit(exit)})`, exit));
+      };
+      child.once('close', onClose);
     });
     try {
       const sent = type.numberOfParams === 0
@@ -124,7 +162,7 @@ export class SidecarClient {
         throw died;
       });
     } finally {
-      child.off('exit', onExit);
+      child.off('close', onClose);
       if (progressToken) this.progress.delete(progressToken);
     }
   }
@@ -144,7 +182,7 @@ export class SidecarClient {
     const { child, connection } = await running.catch(() => ({ child: undefined, connection: undefined }));
     if (!child || !alive(child)) return;
     this.stopped.add(child);
-    const gone = new Promise<void>((r) => child.once('exit', () => r()));
+    const gone = new Promise<void>((r) => child.once('close', () => r()));
     connection!.sendRequest(Requests.shutdown).catch(() => {}); // the process may exit before it answers
     const timer = setTimeout(() => child.kill('SIGKILL'), 1000);
     await gone;

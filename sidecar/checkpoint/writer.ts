@@ -1,12 +1,17 @@
 // Writes a checkpoint into a hidden temporary folder beside the destination and renames it into
 // place only when complete: a crash or cancel never leaves something at `outDir` that looks finished.
-import { copyFile, mkdir, open, rename, rm, stat, access } from 'node:fs/promises';
+// A failing output location (disk full, read-only, permissions) is an OutputError naming the
+// output and the cause (output-errors.ts), never a bare errno.
+import { copyFile, mkdir, open, readdir, rename, rm, stat, access, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CheckpointError } from './errors';
 import { encode, type DType } from './dtype';
 import { INDEX_FILE, SINGLE_FILE } from './checkpoint';
+import { ErrorCodes } from '../rpc/protocol';
+import { OutputError } from '../errors';
+import { DESTINATION_CODES, errnoCode, outputFailure, writingTo } from './output-errors';
 
 export interface WriterOptions { maxShardBytes?: number; metadata?: Record<string, string> }
 
@@ -16,11 +21,26 @@ export const TEMP_MARK = '.rankwise-tmp-';
 /** Shards are buffered in memory until written, so this also bounds the writer's share of peak memory. */
 export const DEFAULT_SHARD_BYTES = 2 * 1024 ** 3;
 
-/** Writes a file and flushes it to disk, so a published checkpoint survives a power cut. */
-async function writeSynced(path: string, data: string | Uint8Array): Promise<void> {
+/** `.<name>.rankwise-tmp-<pid>-<8 hex>`: the pid says whether the run that writes it is still alive. */
+const tempName = (outDir: string, pid: number) => `.${basename(outDir)}${TEMP_MARK}${pid}-${randomBytes(4).toString('hex')}`;
+
+/** Temporary folders of runs towards outDir (a killed run cannot remove its own), with their writers' pids. */
+export async function tempFoldersOf(outDirIn: string): Promise<{ path: string; pid: number }[]> {
+  const outDir = resolve(outDirIn);
+  const prefix = `.${basename(outDir)}${TEMP_MARK}`;
+  const names = await readdir(dirname(outDir)).catch(() => [] as string[]);
+  return names.flatMap((n) => {
+    const pid = n.startsWith(prefix) ? /^(\d+)-[0-9a-f]{8}$/.exec(n.slice(prefix.length))?.[1] : undefined;
+    return pid ? [{ path: join(dirname(outDir), n), pid: Number(pid) }] : [];
+  });
+}
+
+/** Writes a file from these chunks and flushes it to disk, so a published checkpoint survives a power cut. */
+export async function writeSynced(path: string, ...chunks: (string | Uint8Array)[]): Promise<void> {
   const fh = await open(path, 'w');
   try {
-    await fh.writeFile(data);
+    // writeFile writes all of a chunk (write() may stop short) from the current position.
+    for (const c of chunks) await fh.writeFile(c);
     await fh.sync();
   } finally {
     await fh.close();
@@ -28,7 +48,7 @@ async function writeSynced(path: string, data: string | Uint8Array): Promise<voi
 }
 
 /** Flushes a folder's entries (renames, new files). Windows cannot open folders for this; NTFS journals them. */
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   if (process.platform === 'win32') return;
   const fh = await open(dir, 'r');
   try {
@@ -36,6 +56,22 @@ async function syncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** The 8-byte length and the JSON header, padded with spaces to 8 bytes, for tensors stored back to back in this order. */
+export function safetensorsHeader(tensors: { name: string; dtype: DType; shape: number[]; byteLength: number }[], metadata: Record<string, string>): Buffer {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const t of tensors) {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.byteLength] };
+    offset += t.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const head = Buffer.alloc(8 + Buffer.byteLength(json));
+  head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)), 0);
+  head.write(json, 8, 'utf8');
+  return head;
 }
 
 export class CheckpointWriter {
@@ -49,20 +85,14 @@ export class CheckpointWriter {
 
   static async create(outDirIn: string, opts: WriterOptions = {}): Promise<CheckpointWriter> {
     const outDir = resolve(outDirIn);
-    const exists = await stat(outDir).then(() => true, () => false);
-    if (exists) throw new CheckpointError(`${outDir}: output folder exists; Rankwise never overwrites (choose another "output" or remove it)`);
+    await checkOutputLocation(outDir);
     const parent = dirname(outDir);
+    const tempDir = join(parent, tempName(outDir, process.pid));
     try {
       await mkdir(parent, { recursive: true });
-      await access(parent, constants.W_OK);
-    } catch (e) {
-      throw new CheckpointError(`${parent}: cannot write the output here (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-    const tempDir = join(parent, `.${basename(outDir)}${TEMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`);
-    try {
       await mkdir(tempDir);
     } catch (e) {
-      throw new CheckpointError(`${parent}: cannot create a temporary folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw outputFailure(parent, 'cannot create a temporary folder', e);
     }
     return new CheckpointWriter(outDir, tempDir, { maxShardBytes: opts.maxShardBytes ?? DEFAULT_SHARD_BYTES, metadata: opts.metadata ?? {} });
   }
@@ -81,29 +111,13 @@ export class CheckpointWriter {
     this.pendingBytes += bytes.byteLength;
   }
 
-  /** Writes the buffered tensors as one shard: header padded with spaces to 8 bytes, then data in order. */
+  /** Writes the buffered tensors as one shard: header, then data in order. */
   private async flush(): Promise<void> {
-    const header: Record<string, unknown> = { __metadata__: { format: 'pt', ...this.opts.metadata } };
-    let offset = 0;
-    for (const p of this.pending) {
-      header[p.name] = { dtype: p.dtype, shape: p.shape, data_offsets: [offset, offset + p.bytes.byteLength] };
-      offset += p.bytes.byteLength;
-    }
-    let json = JSON.stringify(header);
-    json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
-    const head = Buffer.alloc(8 + Buffer.byteLength(json));
-    head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)), 0);
-    head.write(json, 8, 'utf8');
+    const head = safetensorsHeader(this.pending.map((p) => ({ ...p, byteLength: p.bytes.byteLength })), { format: 'pt', ...this.opts.metadata });
     const file = join(this.tempDir, `shard-${this.shards.length}.partial`);
-    const fh = await open(file, 'w');
-    try {
-      await fh.write(head);
-      for (const p of this.pending) await fh.write(p.bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    this.shards.push({ file, names: this.pending.map((p) => p.name), dataBytes: offset });
+    await writingTo(this.outDir, `shard ${this.shards.length + 1}`, () => writeSynced(file, head, ...this.pending.map((p) => p.bytes)));
+    const dataBytes = this.pending.reduce((a, p) => a + p.bytes.byteLength, 0);
+    this.shards.push({ file, names: this.pending.map((p) => p.name), dataBytes });
     this.pending = [];
     this.pendingBytes = 0;
   }
@@ -111,12 +125,15 @@ export class CheckpointWriter {
   async copyFiles(fromDir: string, names: string[]): Promise<void> {
     for (const n of names) {
       const copied = await copyFile(join(fromDir, n), join(this.tempDir, n)).then(() => true, (e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT') throw new CheckpointError(`${join(fromDir, n)}: cannot copy (${e.code ?? e.message})`);
-        return false;
+        if (e.code === 'ENOENT') return false;
+        if (DESTINATION_CODES.has(errnoCode(e) ?? '')) throw outputFailure(this.outDir, `cannot write ${n}`, e);
+        throw new CheckpointError(`${join(fromDir, n)}: cannot copy (${e.code ?? e.message})`);
       });
       if (copied) {
-        const fh = await open(join(this.tempDir, n), 'r+');
-        await fh.sync().finally(() => fh.close());
+        await writingTo(this.outDir, n, async () => {
+          const fh = await open(join(this.tempDir, n), 'r+');
+          await fh.sync().finally(() => fh.close());
+        });
       }
     }
   }
@@ -137,28 +154,34 @@ export class CheckpointWriter {
     const files: string[] = [];
     const weightMap: Record<string, string> = {};
     for (const [k, s] of this.shards.entries()) {
-      await rename(s.file, join(this.tempDir, finalName(k)));
+      await writingTo(this.outDir, finalName(k), () => rename(s.file, join(this.tempDir, finalName(k))));
       files.push(finalName(k));
       for (const t of s.names) weightMap[t] = finalName(k);
     }
     if (n > 1) {
       const totalSize = this.shards.reduce((a, sh) => a + sh.dataBytes, 0);
-      await writeSynced(join(this.tempDir, INDEX_FILE), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n');
+      const index = JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n';
+      await writingTo(this.outDir, INDEX_FILE, () => writeSynced(join(this.tempDir, INDEX_FILE), index));
       files.push(INDEX_FILE);
     }
-    await writeSynced(join(this.tempDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+    await writingTo(this.outDir, 'config.json', () => writeSynced(join(this.tempDir, 'config.json'), JSON.stringify(config, null, 2) + '\n'));
     files.push('config.json');
-    await syncDir(this.tempDir);
+    await writingTo(this.outDir, 'the folder entries', () => syncDir(this.tempDir));
     this.closed = true;
     return files;
+  }
+
+  /** A further file (the run report) into the finalized folder, before publish(). */
+  async addFile(name: string, text: string): Promise<void> {
+    await writingTo(this.outDir, name, () => writeFile(join(this.tempDir, name), text));
   }
 
   /** Renames the finished temporary folder to outDir. */
   async publish(): Promise<void> {
     if (await stat(this.outDir).then(() => true, () => false)) {
-      throw new CheckpointError(`${this.outDir}: appeared while writing; Rankwise never overwrites, so this run's result is discarded`);
+      throw new OutputError(ErrorCodes.OutputExists, `${this.outDir}: appeared while writing; Rankwise never overwrites, so this run's result is discarded`);
     }
-    await rename(this.tempDir, this.outDir);
+    await writingTo(this.outDir, 'the finished folder into place', () => rename(this.tempDir, this.outDir));
     await syncDir(dirname(this.outDir));
   }
 
@@ -166,5 +189,28 @@ export class CheckpointWriter {
     this.closed = true;
     this.pending = [];
     await rm(this.tempDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Refuses an existing outDir and a location that cannot be written, before a run spends hours on
+ * work it could not save. Creates nothing: the nearest existing folder above outDir must be writable.
+ */
+export async function checkOutputLocation(outDirIn: string): Promise<void> {
+  const outDir = resolve(outDirIn);
+  if (await stat(outDir).then(() => true, () => false)) {
+    throw new OutputError(ErrorCodes.OutputExists, `${outDir}: output folder exists; Rankwise never overwrites (choose another "output" or remove it)`);
+  }
+  let dir = dirname(outDir);
+  let info = await stat(dir).catch(() => undefined);
+  while (!info && dirname(dir) !== dir) {
+    dir = dirname(dir);
+    info = await stat(dir).catch(() => undefined);
+  }
+  try {
+    if (!info?.isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+    await access(dir, constants.W_OK);
+  } catch (e) {
+    throw outputFailure(dir, 'cannot write the output here', e);
   }
 }

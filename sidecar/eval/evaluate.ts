@@ -7,8 +7,8 @@ import { readText } from '../data/text';
 import { StreamingModel } from '../model/model';
 import { perplexity, type PerplexityResult } from './perplexity';
 
-export async function evaluationIds(tokenizerDir: string, e: Evaluation): Promise<Int32Array> {
-  const ids = (await loadTokenizer(tokenizerDir)).encode(await readText(e.data));
+export async function evaluationIds(tokenizerDir: string, e: Evaluation, signal?: AbortSignal): Promise<Int32Array> {
+  const ids = await (await loadTokenizer(tokenizerDir)).encodeLong(await readText(e.data), { signal });
   return e.windows ? ids.subarray(0, e.windows * e.seqLen) : ids;
 }
 

@@ -14,7 +14,7 @@ export async function layerRedundancy(dir: string, calibration: Calibration & { 
   const model = await StreamingModel.open(dir);
   let states: HiddenStates | undefined;
   try {
-    const ids = await calibrationIds(dir, calibration, model.arch.dims.context);
+    const ids = await calibrationIds(dir, calibration, model.arch.dims.context, job.signal);
     states = await HiddenStates.embed(model, ids, calibration.seqLen);
     const layers: RedundancyResult['layers'] = [];
     for (let i = 0; i < model.layerCount; i++) {

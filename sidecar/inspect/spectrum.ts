@@ -57,7 +57,7 @@ async function inputGram(dir: string, i: number, site: Parameters<InputStats['gr
   const stats = new InputStats({ gram: 'float64', sites: [site] });
   let path: OriginalPath | undefined;
   try {
-    path = new OriginalPath(model, await HiddenStates.embed(model, await calibrationIds(dir, c, model.arch.dims.context), c.seqLen));
+    path = new OriginalPath(model, await HiddenStates.embed(model, await calibrationIds(dir, c, model.arch.dims.context, job.signal), c.seqLen));
     for (let k = 0; k < i; k++) {
       onLayer(k);
       disposeLayer(await path.through(k, { signal: job.signal }));

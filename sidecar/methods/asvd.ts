@@ -38,7 +38,7 @@ export class AsvdMethod implements CompressionMethod {
       alpha: { default: 0.5, check: isPositive, rule: 'a positive number' },
     }).alpha;
     this.model = await StreamingModel.open(ctx.plan.model);
-    const ids = await calibrationWindows(ctx.plan, this.model.arch.dims.context);
+    const ids = await calibrationWindows(ctx.plan, this.model.arch.dims.context, ctx.job.signal);
     this.original = new OriginalPath(this.model, await HiddenStates.embed(this.model, ids, ctx.plan.calibration.seqLen));
   }
 
@@ -57,6 +57,12 @@ export class AsvdMethod implements CompressionMethod {
       out.push({ name, shape: [wd.rows, wd.cols], rank, u: toFloat32(t.u), v: toFloat32(t.v), keptEnergy: t.keptEnergy, kept: t.kept });
     }
     return out;
+  }
+
+  /** Resume: the original path advances past layer i as layer() would have (statistics always come from it). */
+  async restore(ctx: MethodContext, i: number): Promise<void> {
+    if (!this.original) throw new Error('asvd: restore() before prepare()');
+    disposeLayer(await this.original.through(i, { signal: ctx.job.signal }));
   }
 
   dispose(): void {

@@ -19,28 +19,28 @@ export const CALIBRATION_BATCH = 8;
 // a sidecar session) tokenizes the 5 MB calibration corpus once, not per run (~20 s each).
 const streams = new Map<string, Int32Array>();
 
-async function tokenStream(tokenizerDir: string, data: string): Promise<Int32Array> {
+async function tokenStream(tokenizerDir: string, data: string, signal?: AbortSignal): Promise<Int32Array> {
   const info = await stat(data);
   const key = [tokenizerDir, data, info.size, info.mtimeMs].join('\0');
   let ids = streams.get(key);
   if (!ids) {
-    ids = (await loadTokenizer(tokenizerDir)).encode(await readText(data));
+    ids = await (await loadTokenizer(tokenizerDir)).encodeLong(await readText(data), { signal });
     streams.set(key, ids);
   }
   return ids;
 }
 
 /** c.samples windows of c.seqLen ids of c.data, tokenized by the model folder's tokenizer, sampled with c.seed. */
-export async function calibrationIds(modelDir: string, c: Calibration & { data: string }, context: number): Promise<Int32Array> {
+export async function calibrationIds(modelDir: string, c: Calibration & { data: string }, context: number, signal?: AbortSignal): Promise<Int32Array> {
   if (c.seqLen > context) throw new PlanError(`plan: "calibration.seqLen" ${c.seqLen} exceeds the model's context of ${context}`);
-  return sampleWindows(await tokenStream(modelDir, c.data), c.samples, c.seqLen, c.seed);
+  return sampleWindows(await tokenStream(modelDir, c.data, signal), c.samples, c.seqLen, c.seed);
 }
 
 /** plan.calibration.samples windows of seqLen ids (samples × seqLen), sampled with the plan's seed. */
-export async function calibrationWindows(plan: Plan, context: number): Promise<Int32Array> {
+export async function calibrationWindows(plan: Plan, context: number, signal?: AbortSignal): Promise<Int32Array> {
   const c = plan.calibration;
   if (!c.data) throw new PlanError(`plan: method ${plan.method} needs "calibration.data" (a text file or folder)`);
-  return calibrationIds(plan.model, { ...c, data: c.data }, context);
+  return calibrationIds(plan.model, { ...c, data: c.data }, context, signal);
 }
 
 export interface RunOptions {

@@ -73,7 +73,7 @@ export async function measureInfluence(ctx: MethodContext): Promise<number[]> {
   const model = await StreamingModel.open(ctx.plan.model);
   let states: HiddenStates | undefined;
   try {
-    states = await HiddenStates.embed(model, await calibrationWindows(ctx.plan, model.arch.dims.context), ctx.plan.calibration.seqLen);
+    states = await HiddenStates.embed(model, await calibrationWindows(ctx.plan, model.arch.dims.context, ctx.job.signal), ctx.plan.calibration.seqLen);
     const out: number[] = [];
     for (let i = 0; i < model.layerCount; i++) {
       ctx.job.progress('calibrate', i, model.layerCount, `Block Influence, layer ${i}`);

@@ -21,4 +21,6 @@ export const svdMethod: CompressionMethod = {
     }
     return out;
   },
+  // Each layer's factors depend on its own weights only: nothing to rebuild.
+  async restore(): Promise<void> {},
 };

@@ -71,7 +71,7 @@ export class SvdLlmMethod implements CompressionMethod {
   async prepare(ctx: MethodContext): Promise<void> {
     this.settings = svdLlmSettings(ctx);
     this.model = await StreamingModel.open(ctx.plan.model);
-    const ids = await calibrationWindows(ctx.plan, this.model.arch.dims.context);
+    const ids = await calibrationWindows(ctx.plan, this.model.arch.dims.context, ctx.job.signal);
     const T = ctx.plan.calibration.seqLen;
     this.original = new OriginalPath(this.model, await HiddenStates.embed(this.model, ids, T));
     if (this.settings.update) {
@@ -121,6 +121,26 @@ export class SvdLlmMethod implements CompressionMethod {
       disposeLayer(w);
       whiten.dispose();
       upd.dispose();
+    }
+  }
+
+  /**
+   * Resume: layer i's update inputs come from the compressed layers before it, so a stored layer is
+   * not skipped but run: the original path advances past it, and the compressed path runs it with
+   * its stored factors installed, exactly as layer() leaves both paths.
+   */
+  async restore(ctx: MethodContext, i: number, factors: Factorization[]): Promise<void> {
+    const { original, model } = this;
+    if (!original || !model) throw new Error('svd-llm: restore() before prepare()');
+    const w = await original.through(i, { signal: ctx.job.signal });
+    try {
+      if (this.compressed) {
+        const keys = new Map(ctx.arch.projections(i).map((p) => [p.name, p.spec.key]));
+        installFactors(w, factors.map((f) => ({ key: keys.get(f.name)!, f })));
+        await this.compressed.run(model.arch, w, { signal: ctx.job.signal });
+      }
+    } finally {
+      disposeLayer(w);
     }
   }
 

@@ -35,6 +35,13 @@ export interface CompressionMethod {
   removedLayers?(ctx: MethodContext): Promise<number[]>;
   /** Factors for layer i's targeted projections; called for kept layers in increasing order. */
   layer(ctx: MethodContext, i: number): Promise<Factorization[]>;
+  /**
+   * Resume (compress/resume.ts): called instead of layer(ctx, i) with the factors an earlier run of
+   * the same plan stored for layer i, in the same order layer() would have been, so the method can
+   * bring whatever later layers depend on to where layer() would have left it. A method without
+   * it does not resume: its prepare() computes every layer at once (layer removal, GRASP, SoCo).
+   */
+  restore?(ctx: MethodContext, i: number, factors: Factorization[]): Promise<void>;
   /** Releases what prepare() held. */
   dispose?(): void;
 }

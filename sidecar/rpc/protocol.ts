@@ -11,6 +11,8 @@ export const ErrorCodes = {
   OutputExists: -32003,
   NotFound: -32004,
   OutOfMemory: -32005,
+  /** The output location refused a write: disk full, read-only, no permission; the message names the path and cause. */
+  OutputNotWritable: -32006,
   /** LSP's RequestCancelled: vscode-jsonrpc maps `$/cancelRequest` to this code. */
   Cancelled: -32800,
   Internal: -32603,

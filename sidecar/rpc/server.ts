@@ -10,13 +10,14 @@ import { initBackend, backendInfo } from '../tensor/backend';
 import { loadPlan, validatePlan, type Calibration } from '../plan/plan';
 import { compress } from '../compress/run';
 import type { Job } from '../compress/job';
-import { PlanError, RankwiseError, isCancel } from '../errors';
+import { CancelledError, PlanError, RankwiseError, isCancel } from '../errors';
 import { spectrum } from '../inspect/spectrum';
 import { layerRedundancy } from '../inspect/redundancy';
 import { ErrorCodes, Notifications, PROTOCOL_VERSION, Requests, type BackendChoice, type LogParams } from './protocol';
 
 export function toResponseError(e: unknown): ResponseError<void> {
-  if (isCancel(e)) return new ResponseError(ErrorCodes.Cancelled, 'cancelled');
+  // A cancelled compression's message says what was kept for resuming.
+  if (isCancel(e)) return new ResponseError(ErrorCodes.Cancelled, e instanceof CancelledError ? e.message : 'cancelled');
   if (e instanceof RankwiseError) return new ResponseError(e.code, e.message);
   if (e instanceof CheckpointError || e instanceof ArchError) return new ResponseError(ErrorCodes.InvalidCheckpoint, e.message);
   if (e instanceof RangeError && /allocation failed|Invalid typed array length|Array buffer/i.test(e.message)) {

@@ -7,9 +7,16 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { CheckpointError } from '../checkpoint/errors';
+import { throwIfAborted } from '../errors';
 
 export interface Tokenizer {
   encode(text: string, opts?: { addBos?: boolean }): Int32Array;
+  /**
+   * encode() for corpora (seconds of work on megabytes): the same ids, computed in slices of words
+   * with the event loop served in between, so a cancel arrives and stops it within a slice. The
+   * library's own path (no fast path) is one call and cannot be sliced.
+   */
+  encodeLong(text: string, opts?: { addBos?: boolean; signal?: AbortSignal }): Promise<Int32Array>;
   decode(ids: ArrayLike<number>): string;
   readonly vocabSize: number;
   readonly bosId?: number;
@@ -24,6 +31,9 @@ interface Internals {
   model: ((words: string[]) => string[]) & { vocab: string[] };
   added_tokens_map: Map<string, unknown>;
 }
+
+/** ~30 ms of BPE per slice on the reference tokenizer: the longest a cancel waits. */
+const WORDS_PER_SLICE = 4096;
 
 function splitsAtSpace(vocab: string[]): boolean {
   // A token like "a▁b" (a space inside, after a non-space) would merge across our split points.
@@ -50,24 +60,34 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   const fast = inner.pre_tokenizer === null && typeof inner.normalizer === 'function' && splitsAtSpace(vocab);
   const added = [...inner.added_tokens_map.keys()];
 
-  const encodeFast = (text: string): number[] => {
-    const normalized = inner.normalizer!(text);
-    const words = normalized.split(/(?<=[^▁])(?=▁)/);
-    const tokens = inner.model(words);
-    return tokens.map((t) => tok.token_to_id(t)!);
+  const useFast = (text: string) => fast && !added.some((a) => text.includes(a));
+  const words = (text: string) => inner.normalizer!(text).split(/(?<=[^▁])(?=▁)/);
+  const idsOf = (w: string[]) => inner.model(w).map((t) => tok.token_to_id(t)!);
+  const withBos = (ids: ArrayLike<number>, addBos: boolean | undefined): Int32Array => {
+    const bos = (addBos ?? addBosDefault) && bosId !== undefined;
+    const out = new Int32Array(ids.length + (bos ? 1 : 0));
+    if (bos) out[0] = bosId!;
+    out.set(ids, bos ? 1 : 0);
+    return out;
   };
+  const encode = (text: string, opts: { addBos?: boolean } = {}) =>
+    withBos(useFast(text) ? idsOf(words(text)) : tok.encode(text, { add_special_tokens: false }).ids, opts.addBos);
   return {
     vocabSize: vocab.length,
     bosId,
     fast,
-    encode(text, opts = {}) {
-      const useFast = fast && !added.some((a) => text.includes(a));
-      const ids = useFast ? encodeFast(text) : tok.encode(text, { add_special_tokens: false }).ids;
-      const bos = (opts.addBos ?? addBosDefault) && bosId !== undefined;
-      const out = new Int32Array(ids.length + (bos ? 1 : 0));
-      if (bos) out[0] = bosId!;
-      out.set(ids, bos ? 1 : 0);
-      return out;
+    encode,
+    async encodeLong(text, opts = {}) {
+      if (!useFast(text)) return encode(text, opts);
+      const all = words(text);
+      const ids: number[] = [];
+      // BPE runs per word, so slices of the word list give the ids of the whole.
+      for (let k = 0; k < all.length; k += WORDS_PER_SLICE) {
+        throwIfAborted(opts.signal);
+        for (const id of idsOf(all.slice(k, k + WORDS_PER_SLICE))) ids.push(id);
+        await new Promise((r) => setImmediate(r));
+      }
+      return withBos(ids, opts.addBos);
     },
     decode(ids) {
       return tok.decode(Array.from(ids), { skip_special_tokens: true });

@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { basename, dirname, join } from 'node:path';
 import { CheckpointWriter } from '../../../sidecar/checkpoint/writer';
 import { openCheckpoint } from '../../../sidecar/checkpoint/checkpoint';
-import { CheckpointError } from '../../../sidecar/checkpoint/errors';
+import { OutputError } from '../../../sidecar/errors';
+import { ErrorCodes } from '../../../sidecar/rpc/protocol';
 import { decode, encode, type DType } from '../../../sidecar/checkpoint/dtype';
 import { prng } from '../../fixtures/checkpoints';
 import { ROOT } from '../../helpers/paths';
@@ -65,17 +66,19 @@ test('an existing outDir is refused, before and at commit; an unusable parent is
   const parent = tempDir(t, 'w');
   mkdirSync(join(parent, 'taken'));
   writeFileSync(join(parent, 'taken', 'keep.txt'), 'mine');
-  await assert.rejects(CheckpointWriter.create(join(parent, 'taken')), (e: unknown) => e instanceof CheckpointError && /taken: output folder exists; Rankwise never overwrites/.test(e.message));
+  const outputError = (code: number, re: RegExp) => (e: unknown) => e instanceof OutputError && e.code === code && re.test(e.message);
+  await assert.rejects(CheckpointWriter.create(join(parent, 'taken')), outputError(ErrorCodes.OutputExists, /taken: output folder exists; Rankwise never overwrites/));
   writeFileSync(join(parent, 'file'), 'x');
-  await assert.rejects(CheckpointWriter.create(join(parent, 'file')), CheckpointError);
-  await assert.rejects(CheckpointWriter.create(join(parent, 'file', 'sub')), (e: unknown) => e instanceof CheckpointError && /file: cannot write the output here \(EEXIST|ENOTDIR/.test(e.message));
+  await assert.rejects(CheckpointWriter.create(join(parent, 'file')), outputError(ErrorCodes.OutputExists, /file: output folder exists/));
+  await assert.rejects(CheckpointWriter.create(join(parent, 'file', 'sub')),
+    outputError(ErrorCodes.OutputNotWritable, /file: cannot write the output here \((EEXIST: a file of that name exists|ENOTDIR: a part of the path is a file)/));
 
   // Someone else creates the destination while we write: commit fails, their folder is untouched.
   const w = await CheckpointWriter.create(join(parent, 'race'));
   await w.add('a', [2], new Float32Array([1, 2]), 'F32');
   mkdirSync(join(parent, 'race'));
   writeFileSync(join(parent, 'race', 'theirs'), 'x');
-  await assert.rejects(w.commit({}), (e: unknown) => e instanceof CheckpointError && /race: appeared while writing/.test(e.message));
+  await assert.rejects(w.commit({}), outputError(ErrorCodes.OutputExists, /race: appeared while writing/));
   assert.deepEqual(readdirSync(join(parent, 'race')), ['theirs']);
   await w.abort();
   assert.deepEqual(readdirSync(parent).sort(), ['file', 'race', 'taken']);

@@ -1,6 +1,7 @@
 // The checkpoint's own tokenizer.json through @huggingface/tokenizers: Llama/SentencePiece behaviour
 // (prefix "▁", byte fallback, BOS from tokenizer_config.json), the word-split fast path equal to the
-// library's own path, ids pinned for the reference files, and speed on the 5.4 MB train split.
+// library's own path, ids pinned for the reference files, speed on the 5.4 MB train split, and
+// cancelling a long tokenization.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync, copyFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { loadTokenizer } from '../../../sidecar/tokenizer/tokenizer';
+import { isCancel } from '../../../sidecar/errors';
 import { CORPORA, MODEL, ROOT } from '../../helpers/paths';
 
 const valid = readFileSync(join(CORPORA, 'brown-valid.txt'), 'utf8');
@@ -47,6 +49,23 @@ test('tokenizing 1 MB of the train split takes seconds, not minutes', async () =
   // super-linear in a text without pre-tokenizer splits and takes minutes at this size.
   assert.ok(s < 45, `${s} s`);
   assert.ok(ids.length > 2.2e5 && ids.length < 2.7e5, `${ids.length} tokens`);
+});
+
+test('encodeLong gives encode()\'s ids, and an abort stops it within moments', async () => {
+  const tok = await loadTokenizer(MODEL);
+  const train = readFileSync(join(CORPORA, 'brown-train.txt'), 'utf8');
+  const text = train.slice(0, 200_000);
+  assert.deepEqual(await tok.encodeLong(text), tok.encode(text));
+  assert.deepEqual(await tok.encodeLong(text, { addBos: false }), tok.encode(text, { addBos: false }));
+  // The whole train split is seconds of work; the abort lands early in it.
+  const controller = new AbortController();
+  let abortedAt: number | undefined;
+  setTimeout(() => { abortedAt = performance.now(); controller.abort(); }, 200);
+  await assert.rejects(tok.encodeLong(train, { signal: controller.signal }), isCancel);
+  assert.ok(abortedAt !== undefined, 'finished before the abort');
+  const latency = performance.now() - abortedAt;
+  // A slice is ~30 ms here; 1 s leaves room for a loaded 2-core machine.
+  assert.ok(latency < 1000, `stopped ${latency.toFixed(0)} ms after the abort`);
 });
 
 test('a folder without tokenizer_config.json adds no BOS; a missing tokenizer.json is a clear error', async () => {
