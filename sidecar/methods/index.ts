@@ -4,6 +4,8 @@ import { svdMethod } from './svd';
 import { AsvdMethod } from './asvd';
 import { SvdLlmMethod } from './svdllm';
 import { LayerRemovalMethod } from './layer-removal';
+import { SocoMethod } from './soco';
+import { GraspMethod } from './grasp';
 import type { CompressionMethod } from './types';
 
 const REGISTRY: Partial<Record<Method, () => CompressionMethod>> = {
@@ -11,6 +13,8 @@ const REGISTRY: Partial<Record<Method, () => CompressionMethod>> = {
   asvd: () => new AsvdMethod(),
   'svd-llm': () => new SvdLlmMethod(),
   'layer-removal': () => new LayerRemovalMethod(),
+  soco: () => new SocoMethod(),
+  grasp: () => new GraspMethod(),
 };
 
 export function methodFor(name: Method): CompressionMethod | undefined {

@@ -136,22 +136,6 @@ export class StreamingModel {
     return tf.tidy(() => tf.reshape(tf.matMul(this.finalNorm(tf.reshape(h, [B * T, H]) as tf.Tensor2D), this.head), [B, T, this.vocabSize]) as tf.Tensor3D);
   }
 
-  /**
-   * Summed next-token NLL as one differentiable scalar (for gradient-based methods): position t of
-   * each window predicts ids[t + 1]; seqLen − 1 predictions per window. −log p(y) is computed as
-   * logsumexp(logits) − x·head_y, in chunks of LOGIT_ROWS rows.
-   */
-  nllSum(h: tf.Tensor3D, ids: Int32Array): tf.Scalar {
-    const { rows, targets } = predictionRows(h.shape[0], h.shape[1], ids);
-    return tf.tidy(() => {
-      const flat = tf.reshape(h, [h.shape[0] * h.shape[1], h.shape[2]]) as tf.Tensor2D;
-      // A chain of adds, not tf.addN: tfjs has no gradient for AddN.
-      let total = tf.scalar(0);
-      for (let s = 0; s < rows.length; s += LOGIT_ROWS) total = tf.add(total, this.chunkNll(flat, rows.subarray(s, s + LOGIT_ROWS), targets.subarray(s, s + LOGIT_ROWS)));
-      return total;
-    });
-  }
-
   /** Summed next-token NLL and prediction count, never holding more than LOGIT_ROWS rows of logits. */
   async nll(h: tf.Tensor3D, ids: Int32Array): Promise<{ sum: number; count: number }> {
     const { rows, targets } = predictionRows(h.shape[0], h.shape[1], ids);
