@@ -1,10 +1,13 @@
-// The README's method comparison (issue #5): compresses the reference model with svd, asvd and
-// svd-llm at 20/40/60% parameter reduction of the decoder projections, and with layer removal at
-// matching parameter counts ("removeLayers": "auto" at the same ratio: the fewest lowest-Block-
-// Influence layers whose projections reach it), then evaluates each output and the dense model on
-// the first windows of corpora/brown-valid.txt (256-token windows, METHODS.md protocol).
+// The README's method comparison (issues #5, #6): compresses the reference model with svd, asvd,
+// svd-llm and soco at 20/40/60% parameter reduction of the decoder projections; with layer removal
+// at matching parameter counts ("removeLayers": "auto" at the same ratio: the fewest lowest-Block-
+// Influence layers whose projections reach it); and with GRASP on exactly those layers (the same
+// Block Influence and rule), replacing them by gradient-chosen singular directions instead of
+// deleting them. Then evaluates each output and the dense model on the first windows of
+// corpora/brown-valid.txt (256-token windows, METHODS.md protocol).
 // Prints a Markdown table and writes bench/results/methods.json.
 //   node out/bench/methods.js [--samples 16] [--update-samples 16] [--eval-windows 24] [--backend auto]
+//     [--methods svd,asvd,svd-llm,soco,layer-removal,grasp]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -30,9 +33,13 @@ const backendIdx = process.argv.indexOf('--backend');
 const backend = (backendIdx > 0 ? process.argv[backendIdx + 1] : 'auto') as BackendChoice;
 const SEQ = 256;
 const RATIOS = [0.2, 0.4, 0.6];
-const METHODS: Method[] = ['svd', 'asvd', 'svd-llm', 'layer-removal'];
+const ALL: Method[] = ['svd', 'asvd', 'svd-llm', 'soco', 'layer-removal', 'grasp'];
+const methodsIdx = process.argv.indexOf('--methods');
+const METHODS = methodsIdx > 0 ? process.argv[methodsIdx + 1].split(',') as Method[] : ALL;
+const unknown = METHODS.filter((m) => !ALL.includes(m));
+if (unknown.length) throw new Error(`--methods: unknown ${unknown.join(', ')} (known: ${ALL.join(', ')})`);
 
-interface Row { method: Method; ratio: number; perplexity: number; parameters: number; removedLayers: number[]; seconds: number }
+interface Row { method: Method; ratio: number; perplexity: number; parameters: number; removedLayers: number[]; replacedLayers: number[]; seconds: number }
 
 const job: Job = {
   progress: () => {},
@@ -68,17 +75,22 @@ async function main() {
         const output = join(work, `${method}-${ratio}`);
         const plan = validatePlan({
           model: MODEL, output, method, ratio, backend,
-          ...(method === 'layer-removal' ? { removeLayers: 'auto' } : {}),
+          ...(method === 'layer-removal' || method === 'grasp' ? { removeLayers: 'auto' } : {}),
           ...(method === 'svd-llm' ? { 'svd-llm': { update: true, updateSamples } } : {}),
           calibration: { data: join(ROOT, 'corpora', 'brown-train.txt'), samples, seqLen: SEQ, seed: 0 },
         }, ROOT);
         const outcome = await compress(plan, job);
         const ppl = await evaluate(output, ids);
         rmSync(output, { recursive: true, force: true });
-        const row = { method, ratio, perplexity: ppl, parameters: outcome.parameters_after, removedLayers: outcome.report.removedLayers, seconds: (performance.now() - t1) / 1000 };
+        // GRASP keeps every layer: the ones it replaced are those with factored projections.
+        const replacedLayers = method === 'grasp'
+          ? [...new Set(outcome.report.matrices.filter((m) => m.rank !== null).map((m) => Number(/\.layers\.(\d+)\./.exec(m.name)?.[1])))].sort((a, b) => a - b)
+          : [];
+        const row = { method, ratio, perplexity: ppl, parameters: outcome.parameters_after, removedLayers: outcome.report.removedLayers, replacedLayers, seconds: (performance.now() - t1) / 1000 };
         rows.push(row);
         console.log(`${method} ${ratio}: perplexity ${ppl.toFixed(2)}, ${row.parameters} parameters` +
-          (row.removedLayers.length ? `, removed layers ${row.removedLayers.join(',')}` : '') + ` (${row.seconds.toFixed(0)} s)`);
+          (row.removedLayers.length ? `, removed layers ${row.removedLayers.join(',')}` : '') +
+          (row.replacedLayers.length ? `, replaced layers ${row.replacedLayers.join(',')}` : '') + ` (${row.seconds.toFixed(0)} s)`);
       }
     }
   } finally {
@@ -91,7 +103,8 @@ async function main() {
     `| 0% (dense) | ${METHODS.map(() => `${dense.toFixed(2)} (${(denseParams / 1e6).toFixed(2)} M)`).join(' | ')} |`,
     ...RATIOS.map((ratio) => `| ${ratio * 100}% | ${METHODS.map((m) => {
       const r = rows.find((x) => x.method === m && x.ratio === ratio)!;
-      return m === 'layer-removal' ? `${cell(r)}, ${r.removedLayers.length} layers` : cell(r);
+      if (m === 'layer-removal') return `${cell(r)}, ${r.removedLayers.length} layers removed`;
+      return m === 'grasp' ? `${cell(r)}, ${r.replacedLayers.length} layers replaced` : cell(r);
     }).join(' | ')} |`),
   ];
   console.log(`\nPerplexity on brown-valid (${windows} × ${SEQ}-token windows; parameters of the whole model in parentheses)\n`);
