@@ -11,7 +11,6 @@ import { initBackend } from '../../../sidecar/tensor/backend';
 import { openCheckpoint } from '../../../sidecar/checkpoint/checkpoint';
 import { StreamingModel } from '../../../sidecar/model/model';
 import { getLinalg, type SvdResult } from '../../../sidecar/linalg';
-import { BlockInfluence } from '../../../sidecar/stats/block-influence';
 import { validatePlan } from '../../../sidecar/plan/plan';
 import { compress } from '../../../sidecar/compress/run';
 import { silentJob, type Job } from '../../../sidecar/compress/job';
@@ -21,7 +20,7 @@ import { importance, installSpectrum, selectDirections, type Spectrum } from '..
 import type { Linear } from '../../../sidecar/model/linear';
 import { makeCheckpoint, prng, writeSafetensors } from '../../fixtures/checkpoints';
 import { CORPORA, MODEL } from '../../helpers/paths';
-import { mat, tempDir, tinyModel } from './helpers';
+import { blockInfluenceOf, mat, tempDir, tinyModel } from './helpers';
 
 before(async () => { await initBackend('wasm'); });
 
@@ -222,23 +221,7 @@ test('importance, not σ: the dead large-σ directions are dropped and small liv
 });
 
 async function blockInfluence(m: Tiny): Promise<number[]> {
-  const model = await StreamingModel.open(m.dir);
-  const bi: number[] = [];
-  try {
-    let h = await model.embed(await calibrationWindows(plan(m, 'x', {}), 128), SAMPLES, T);
-    for (let i = 0; i < 3; i++) {
-      const next = await model.runLayer(i, h);
-      const b = new BlockInfluence();
-      b.add(h, next);
-      bi.push(b.value());
-      h.dispose();
-      h = next;
-    }
-    h.dispose();
-  } finally {
-    await model.close();
-  }
-  return bi;
+  return blockInfluenceOf(m.dir, await calibrationWindows(plan(m, 'x', {}), 128), SAMPLES, T);
 }
 
 test('compress: the lowest-BI layer is replaced at rank k, the rest is byte-identical, ranks in config, deterministic', async () => {

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { InputSite } from '../../../sidecar/arch/table';
-import type { StreamingModel } from '../../../sidecar/model/model';
+import { StreamingModel as StreamingModelClass, type StreamingModel } from '../../../sidecar/model/model';
+import { BlockInfluence } from '../../../sidecar/stats/block-influence';
 import { makeCheckpoint } from '../../fixtures/checkpoints';
 import { CORPORA, MODEL } from '../../helpers/paths';
 
@@ -88,3 +89,24 @@ export function outputError(x: Mat, w: Mat, wPrime: Mat): number {
 }
 
 export { tf };
+
+/** Block Influence of every layer, by running the model layer by layer over these windows (the tests' own path). */
+export async function blockInfluenceOf(dir: string, ids: Int32Array, windows: number, seqLen: number): Promise<number[]> {
+  const model = await StreamingModelClass.open(dir);
+  const bi: number[] = [];
+  try {
+    let h = await model.embed(ids, windows, seqLen);
+    for (let i = 0; i < model.layerCount; i++) {
+      const next = await model.runLayer(i, h);
+      const b = new BlockInfluence();
+      b.add(h, next);
+      bi.push(b.value());
+      h.dispose();
+      h = next;
+    }
+    h.dispose();
+  } finally {
+    await model.close();
+  }
+  return bi;
+}

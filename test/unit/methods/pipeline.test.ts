@@ -9,13 +9,12 @@ import { join } from 'node:path';
 import { initBackend } from '../../../sidecar/tensor/backend';
 import { openCheckpoint } from '../../../sidecar/checkpoint/checkpoint';
 import { StreamingModel } from '../../../sidecar/model/model';
-import { BlockInfluence } from '../../../sidecar/stats/block-influence';
 import { validatePlan } from '../../../sidecar/plan/plan';
 import { compress } from '../../../sidecar/compress/run';
 import { silentJob } from '../../../sidecar/compress/job';
 import { calibrationWindows } from '../../../sidecar/methods/calibration';
 import type { Report } from '../../../sidecar/compress/report';
-import { fro, layerInputs, mat, mul, outputError, sub, tinyModel, type Mat } from './helpers';
+import { blockInfluenceOf, fro, layerInputs, mat, mul, outputError, sub, tinyModel, type Mat } from './helpers';
 
 before(async () => { await initBackend('wasm'); });
 
@@ -152,23 +151,8 @@ test('asvd: written factors are the best rank-r fit of W diag(s), s = (mean|x|)^
 
 test('layer removal: lowest Block Influence goes, layers renumbered, "auto" reaches the ratio', async () => {
   const m = await tinyModel();
-  const model = await StreamingModel.open(m.dir);
-  const bi: number[] = [];
-  try {
-    const plan = validatePlan({ model: m.dir, output: join(m.root, 'x'), method: 'layer-removal', calibration: { data: m.text, samples: 16, seqLen: T, seed: 3 } }, m.root);
-    let h = await model.embed(await calibrationWindows(plan, 128), 16, T);
-    for (let i = 0; i < 3; i++) {
-      const next = await model.runLayer(i, h);
-      const b = new BlockInfluence();
-      b.add(h, next);
-      bi.push(b.value());
-      h.dispose();
-      h = next;
-    }
-    h.dispose();
-  } finally {
-    await model.close();
-  }
+  const plan = validatePlan({ model: m.dir, output: join(m.root, 'x'), method: 'layer-removal', calibration: { data: m.text, samples: 16, seqLen: T, seed: 3 } }, m.root);
+  const bi = await blockInfluenceOf(m.dir, await calibrationWindows(plan, 128), 16, T);
   const lowest = bi.indexOf(Math.min(...bi));
   const one = await run(m, 'one', { method: 'layer-removal', 'layer-removal': { layers: 1 } });
   assert.deepEqual(one.report.removedLayers, [lowest]);
