@@ -6,31 +6,12 @@ torch version, threads and the BLAS that torch reports and that is actually mapp
 
   forward_torch.py MODEL_DIR IDS_INT32_FILE SEQ_LEN BATCH
 """
-import json, math, os, re, resource, struct, sys, time
+import json, math, os, re, resource, sys, time
 import numpy as np
 import torch
+from safetensors_torch import load
 
 torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '2')))
-
-
-def load(folder):
-    out = {}
-    with open(os.path.join(folder, 'model.safetensors'), 'rb') as f:
-        n = struct.unpack('<Q', f.read(8))[0]
-        header = json.loads(f.read(n))
-        raw = f.read()
-    for k, e in header.items():
-        if k == '__metadata__':
-            continue
-        b = raw[e['data_offsets'][0]:e['data_offsets'][1]]
-        if e['dtype'] == 'BF16':
-            a = (np.frombuffer(b, '<u2').astype(np.uint32) << 16).view(np.float32)
-        elif e['dtype'] == 'F16':
-            a = np.frombuffer(b, '<f2').astype(np.float32)
-        else:
-            a = np.frombuffer(b, '<f4')
-        out[k] = torch.from_numpy(a.copy()).reshape(e['shape'])
-    return out
 
 
 def main():

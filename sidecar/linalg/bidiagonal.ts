@@ -41,14 +41,18 @@ export function bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagona
     tauP[k] = r.tau;
     row[k + 1] = 1;
     if (r.tau === 0) continue;
-    // y = A[k+1:, k+1:] w (columns two at a time), then A[k+1:, j] -= τ w_j y.
+    // y = A[k+1:, k+1:] w (columns four at a time), then A[k+1:, j] -= τ w_j y.
     y.fill(0, k + 1, m);
-    for (let j = k + 1; j < n; j += 2) {
+    let j = k + 1;
+    for (; j + 3 < n; j += 4) {
+      const w0 = row[j], w1 = row[j + 1], w2 = row[j + 2], w3 = row[j + 3];
+      const c0 = j * m, c1 = c0 + m, c2 = c1 + m, c3 = c2 + m;
+      for (let i = k + 1; i < m; i++) y[i] += w0 * X[c0 + i] + w1 * X[c1 + i] + w2 * X[c2 + i] + w3 * X[c3 + i];
+    }
+    for (; j < n; j++) {
       const w0 = row[j];
-      const w1 = j + 1 < n ? row[j + 1] : 0;
       const c0 = j * m;
-      const c1 = j + 1 < n ? c0 + m : c0;
-      for (let i = k + 1; i < m; i++) y[i] += w0 * X[c0 + i] + w1 * X[c1 + i];
+      for (let i = k + 1; i < m; i++) y[i] += w0 * X[c0 + i];
     }
     for (let j = k + 1; j < n; j++) {
       const wj = row[j] * r.tau;
@@ -62,31 +66,43 @@ export function bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagona
 
 /**
  * Applies H = I − τ v vᵀ (v_i = V[src + i] for i > at, v_at = 1) to rows r0..r1−1 of M (row length len),
- * each row read at the same offsets. Two rows per pass, so v is loaded once for both.
+ * each row read at the same offsets. Four rows per pass, so each load of v serves four rows.
  */
 function reflectRows(V: Float64Array, src: number, M: Float64Array, len: number, at: number, r0: number, r1: number, tau: number): void {
   let r = r0;
-  for (; r + 1 < r1; r += 2) {
+  for (; r + 3 < r1; r += 4) {
     const o0 = r * len;
     const o1 = o0 + len;
+    const o2 = o1 + len;
+    const o3 = o2 + len;
     let s0 = M[o0 + at];
     let s1 = M[o1 + at];
+    let s2 = M[o2 + at];
+    let s3 = M[o3 + at];
     for (let i = at + 1; i < len; i++) {
       const v = V[src + i];
       s0 += v * M[o0 + i];
       s1 += v * M[o1 + i];
+      s2 += v * M[o2 + i];
+      s3 += v * M[o3 + i];
     }
     s0 *= tau;
     s1 *= tau;
+    s2 *= tau;
+    s3 *= tau;
     M[o0 + at] -= s0;
     M[o1 + at] -= s1;
+    M[o2 + at] -= s2;
+    M[o3 + at] -= s3;
     for (let i = at + 1; i < len; i++) {
       const v = V[src + i];
       M[o0 + i] -= s0 * v;
       M[o1 + i] -= s1 * v;
+      M[o2 + i] -= s2 * v;
+      M[o3 + i] -= s3 * v;
     }
   }
-  if (r < r1) {
+  for (; r < r1; r++) {
     const o = r * len;
     let s0 = M[o + at];
     for (let i = at + 1; i < len; i++) s0 += V[src + i] * M[o + i];

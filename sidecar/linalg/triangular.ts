@@ -1,56 +1,94 @@
 // Triangular solves by substitution, float64: SVD-LLM needs V_rᵀ S⁻¹ without forming a general inverse.
-import { matrix, type Matrix } from './matrix';
+// op(T) is first copied row-major, so every inner loop runs along rows (of op(T), of X, of B): with
+// the transposed or strided reads of a textbook substitution these solves took 17% of an SVD-LLM
+// run on the reference model (bench/compress.ts profile), more than the Cholesky factorizations.
+import { matrix, transposeData, type Matrix } from './matrix';
 
 export interface TriOptions { lower: boolean; side?: 'left' | 'right'; transpose?: boolean }
 
-/** left: op(T) X = B; right: X op(T) = B (solved as op(T)ᵀ Xᵀ = Bᵀ). */
+/** left: op(T) X = B; right: X op(T) = B. */
 export function solveTri(t: Matrix, b: Matrix, o: TriOptions): Matrix {
   const n = t.rows;
   if (t.cols !== n) throw new Error(`solveTriangular: ${t.rows}×${t.cols} is not square`);
-  const side = o.side ?? 'left';
-  if (side === 'right') {
+  const M = o.transpose ? transposeData(t.data, n, n) : t.data;
+  const lower = o.transpose ? !o.lower : o.lower; // of op(T)
+  if ((o.side ?? 'left') === 'right') {
     if (b.cols !== n) throw new Error(`solveTriangular: B is ${b.rows}×${b.cols}, T is ${n}×${n}`);
-    // X op(T) = B  ⇔  op(T)ᵀ Xᵀ = Bᵀ: row i of X solves op(T)ᵀ x = b_i.
-    const x = matrix(b.rows, n);
-    const effLower = o.transpose ? o.lower : !o.lower; // lower-ness of op(T)ᵀ
-    const useT = !o.transpose; // op(T)ᵀ = Tᵀ when no transpose
-    for (let r = 0; r < b.rows; r++) {
-      const rhs = b.data.subarray(r * n, r * n + n);
-      const out = x.data.subarray(r * n, r * n + n);
-      substitute(t, rhs, out, effLower, useT);
-    }
+    const x = matrix(b.rows, n, Float64Array.from(b.data));
+    solveRight(M, n, x.data, b.rows, lower);
     return x;
   }
   if (b.rows !== n) throw new Error(`solveTriangular: B is ${b.rows}×${b.cols}, T is ${n}×${n}`);
-  const cols = b.cols;
-  const x = matrix(n, cols);
-  const col = new Float64Array(n);
-  const res = new Float64Array(n);
-  const effLower = o.transpose ? !o.lower : o.lower;
-  for (let c = 0; c < cols; c++) {
-    for (let i = 0; i < n; i++) col[i] = b.data[i * cols + c];
-    substitute(t, col, res, effLower, !!o.transpose);
-    for (let i = 0; i < n; i++) x.data[i * cols + c] = res[i];
-  }
+  const x = matrix(n, b.cols, Float64Array.from(b.data));
+  solveLeft(M, n, x.data, b.cols, lower);
   return x;
 }
 
-/** Solves M x = rhs with M = T or Tᵀ (transposed reads), M lower or upper triangular. */
-function substitute(t: Matrix, rhs: ArrayLike<number>, x: Float64Array, lower: boolean, transposed: boolean): void {
-  const n = t.rows;
-  const T = t.data;
-  const at = transposed ? (i: number, j: number) => T[j * n + i] : (i: number, j: number) => T[i * n + j];
-  if (lower) {
-    for (let i = 0; i < n; i++) {
-      let s = rhs[i];
-      for (let j = 0; j < i; j++) s -= at(i, j) * x[j];
-      x[i] = s / at(i, i);
+/**
+ * M X = B in place (X holds B on entry; n×cols row-major): row i of X is row i of B minus a
+ * combination of the rows already solved, divided by M_ii. The rows are combined four at a time
+ * so each pass over row i loads it once for four updates.
+ */
+function solveLeft(M: Float64Array, n: number, X: Float64Array, cols: number, lower: boolean): void {
+  for (let s = 0; s < n; s++) {
+    const i = lower ? s : n - 1 - s;
+    const xi = i * cols;
+    const mi = i * n;
+    // Solved rows: 0..i−1 (lower) or i+1..n−1 (upper).
+    const k0 = lower ? 0 : i + 1;
+    const k1 = lower ? i : n;
+    let k = k0;
+    for (; k + 3 < k1; k += 4) {
+      const a0 = M[mi + k], a1 = M[mi + k + 1], a2 = M[mi + k + 2], a3 = M[mi + k + 3];
+      const x0 = k * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
+      for (let c = 0; c < cols; c++) X[xi + c] -= a0 * X[x0 + c] + a1 * X[x1 + c] + a2 * X[x2 + c] + a3 * X[x3 + c];
     }
-  } else {
-    for (let i = n - 1; i >= 0; i--) {
-      let s = rhs[i];
-      for (let j = i + 1; j < n; j++) s -= at(i, j) * x[j];
-      x[i] = s / at(i, i);
+    for (; k < k1; k++) {
+      const a = M[mi + k];
+      const xk = k * cols;
+      for (let c = 0; c < cols; c++) X[xi + c] -= a * X[xk + c];
+    }
+    const d = 1 / M[mi + i];
+    for (let c = 0; c < cols; c++) X[xi + c] *= d;
+  }
+}
+
+/**
+ * X M = B in place (X holds B on entry; rows×n row-major). Row by row, x M = b is solved column by
+ * column: once x_j is known, x_j·M[j, ·] is subtracted from the columns still unsolved (row j of M,
+ * contiguous). Four rows of X share each pass over a row of M, so M streams through cache a quarter
+ * as often.
+ */
+function solveRight(M: Float64Array, n: number, X: Float64Array, rows: number, lower: boolean): void {
+  let r = 0;
+  for (; r + 3 < rows; r += 4) {
+    const o0 = r * n, o1 = o0 + n, o2 = o1 + n, o3 = o2 + n;
+    for (let s = 0; s < n; s++) {
+      // Lower M: b_j depends on x_j..x_{n−1}, so j runs down and updates columns below j; upper: up.
+      const j = lower ? n - 1 - s : s;
+      const mj = j * n;
+      const d = 1 / M[mj + j];
+      const x0 = (X[o0 + j] *= d), x1 = (X[o1 + j] *= d), x2 = (X[o2 + j] *= d), x3 = (X[o3 + j] *= d);
+      const c0 = lower ? 0 : j + 1;
+      const c1 = lower ? j : n;
+      for (let c = c0; c < c1; c++) {
+        const m = M[mj + c];
+        X[o0 + c] -= x0 * m;
+        X[o1 + c] -= x1 * m;
+        X[o2 + c] -= x2 * m;
+        X[o3 + c] -= x3 * m;
+      }
+    }
+  }
+  for (; r < rows; r++) {
+    const o = r * n;
+    for (let s = 0; s < n; s++) {
+      const j = lower ? n - 1 - s : s;
+      const mj = j * n;
+      const x = (X[o + j] *= 1 / M[mj + j]);
+      const c0 = lower ? 0 : j + 1;
+      const c1 = lower ? j : n;
+      for (let c = c0; c < c1; c++) X[o + c] -= x * M[mj + c];
     }
   }
 }

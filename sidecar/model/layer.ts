@@ -121,8 +121,12 @@ export function layerForward(arch: ResolvedArch, w: LayerWeights, h: tf.Tensor3D
       const a = see('attn_ctx', causalAttention(q, k, v, shape, rope));
       const h1 = tf.add(x0, applyLinear(a, L('self_attn.o_proj'))) as tf.Tensor2D;
       const x2 = see('mlp_in', rmsNorm(h1, P('post_attention_layernorm.weight'), eps));
-      const g = applyLinear(x2, L('mlp.gate_proj'));
-      const act = see('mlp_act', tf.mul(tf.mul(g, tf.sigmoid(g)), applyLinear(x2, L('mlp.up_proj'))) as tf.Tensor2D);
+      // Own tidy: gate, up and their products ([B·T, intermediate] each, the layer's largest
+      // tensors) are freed before down_proj runs instead of living until the layer returns.
+      const act = see('mlp_act', tf.tidy(() => {
+        const g = applyLinear(x2, L('mlp.gate_proj'));
+        return tf.mul(tf.mul(g, tf.sigmoid(g)), applyLinear(x2, L('mlp.up_proj'))) as tf.Tensor2D;
+      }));
       out = tf.add(h1, applyLinear(act, L('mlp.down_proj'))) as tf.Tensor2D;
     } else {
       const x = see('attn_in', layerNorm(x0, P('ln_1.weight'), P('ln_1.bias'), eps));

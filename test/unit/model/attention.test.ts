@@ -1,0 +1,95 @@
+// Attention as per-(window, kv head) 2-D products against a direct float64 computation, and its
+// gradients against tfjs's batched formulation, on the shapes where splitting is delicate: one
+// window, one kv head (MQA), GQA groups, plain multi-head.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '../../../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.js';
+import { initBackend } from '../../../sidecar/tensor/backend';
+import { causalAttention, type AttentionShape } from '../../../sidecar/model/attention';
+import { applyRope, ropeTables } from '../../../sidecar/model/rope';
+import { prng } from '../../fixtures/checkpoints';
+
+before(async () => { await initBackend('wasm'); });
+
+const SHAPES: AttentionShape[] = [
+  { batch: 1, seqLen: 7, heads: 2, kvHeads: 1, headDim: 4 },
+  { batch: 3, seqLen: 5, heads: 4, kvHeads: 2, headDim: 6 },
+  { batch: 2, seqLen: 6, heads: 3, kvHeads: 3, headDim: 4 },
+];
+
+function random(rows: number, cols: number, rand: () => number): tf.Tensor2D {
+  return tf.tensor2d(Float32Array.from({ length: rows * cols }, () => rand() * 2 - 1), [rows, cols]);
+}
+
+/** softmax(q kᵀ/√hd + causal mask) v per window and head, in float64, rotate-half rope applied first. */
+function direct(q: Float32Array, k: Float32Array, v: Float32Array, s: AttentionShape, cos: Float32Array, sin: Float32Array): Float64Array {
+  const { batch: B, seqLen: T, heads, kvHeads, headDim: hd } = s;
+  const out = new Float64Array(B * T * heads * hd);
+  const rope = (x: Float32Array, width: number, row: number, col0: number) => {
+    const h = hd / 2;
+    const t = row % T;
+    return Array.from({ length: hd }, (_, j) => {
+      const rot = j < h ? -x[row * width + col0 + j + h] : x[row * width + col0 + j - h];
+      return x[row * width + col0 + j] * cos[t * hd + j] + rot * sin[t * hd + j];
+    });
+  };
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < heads; h++) {
+      const g = Math.floor(h / (heads / kvHeads));
+      for (let t = 0; t < T; t++) {
+        const qi = rope(q, heads * hd, b * T + t, h * hd);
+        const scores = Array.from({ length: t + 1 }, (_, u) => {
+          const kj = rope(k, kvHeads * hd, b * T + u, g * hd);
+          return qi.reduce((a, x, j) => a + x * kj[j], 0) / Math.sqrt(hd);
+        });
+        const max = Math.max(...scores);
+        const e = scores.map((x) => Math.exp(x - max));
+        const z = e.reduce((a, x) => a + x, 0);
+        for (let j = 0; j < hd; j++) {
+          let acc = 0;
+          for (let u = 0; u <= t; u++) acc += (e[u] / z) * v[(b * T + u) * kvHeads * hd + g * hd + j];
+          out[(b * T + t) * heads * hd + h * hd + j] = acc;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The batched formulation (one rank-4 matMul per product) that causalAttention replaced. */
+function batched(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionShape, rope: { cos: tf.Tensor2D; sin: tf.Tensor2D }): tf.Tensor2D {
+  const { batch: B, seqLen: T, heads, kvHeads, headDim: hd } = s;
+  const group = heads / kvHeads;
+  const split = (x: tf.Tensor2D, h: number) => tf.transpose(tf.reshape(x, [B, T, h, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+  const qh = applyRope(split(q, heads), rope.cos, rope.sin);
+  const kh = applyRope(split(k, kvHeads), rope.cos, rope.sin);
+  const scores = tf.reshape(tf.matMul(tf.reshape(qh, [B, kvHeads, group * T, hd]), tf.transpose(kh, [0, 1, 3, 2])), [B, heads, T, T]);
+  const mask = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9);
+  const probs = tf.softmax(tf.add(tf.mul(scores, 1 / Math.sqrt(hd)), mask), -1);
+  const out = tf.reshape(tf.matMul(tf.reshape(probs, [B, kvHeads, group * T, T]), split(v, kvHeads)), [B, heads, T, hd]);
+  return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [B * T, heads * hd]) as tf.Tensor2D;
+}
+
+for (const s of SHAPES) {
+  const label = `${s.batch} window(s) × ${s.seqLen}, ${s.heads} heads / ${s.kvHeads} kv heads`;
+  test(`attention, ${label}: matches the direct computation to 1e-5, and the batched form's gradients to 1e-5`, () => {
+    const rand = prng(s.batch * 100 + s.heads);
+    const [q, k, v] = [s.heads, s.kvHeads, s.kvHeads].map((h) => random(s.batch * s.seqLen, h * s.headDim, rand));
+    const rope = ropeTables(s.seqLen, s.headDim, 10000, 64);
+    const got = causalAttention(q, k, v, s, rope);
+    const want = direct(q.dataSync() as Float32Array, k.dataSync() as Float32Array, v.dataSync() as Float32Array, s, rope.cos.dataSync() as Float32Array, rope.sin.dataSync() as Float32Array);
+    got.dataSync().forEach((x, i) => assert.ok(Math.abs(x - want[i]) <= 1e-5, `output ${i}: ${x} vs ${want[i]}`));
+    // A loss that weighs every output differently, so each gradient entry is exercised.
+    const weights = random(s.batch * s.seqLen, s.heads * s.headDim, rand);
+    type Attention = (q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionShape, rope: { cos: tf.Tensor2D; sin: tf.Tensor2D }) => tf.Tensor2D;
+    const loss = (f: Attention) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D, s, rope), weights));
+    const ours = tf.grads(loss(causalAttention))([q, k, v]);
+    const theirs = tf.grads(loss(batched))([q, k, v]);
+    ours.forEach((g, j) => {
+      const ref = theirs[j].dataSync();
+      g.dataSync().forEach((x, i) => assert.ok(Math.abs(x - ref[i]) <= 1e-5 * Math.max(1, Math.abs(ref[i])), `gradient ${j}[${i}]: ${x} vs ${ref[i]}`));
+    });
+    tf.dispose([q, k, v, rope.cos, rope.sin, got, weights, ...ours, ...theirs]);
+  });
+}
