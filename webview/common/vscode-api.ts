@@ -1,6 +1,7 @@
 // The webview side of the host connection: typed postMessage, validated host messages, and state kept
 // by VS Code across hide/show and reloads (getState/setState; the host's serializer restores it).
 import { parseData, parseUpdate, type PanelData, type PanelKind, type PanelToHost } from '../messages';
+import { onThemeChange } from './theme';
 
 interface VsCodeApi {
   postMessage(message: unknown): void;
@@ -40,6 +41,22 @@ export function connect<K extends PanelKind, U extends object>(kind: K, defaults
       });
     },
   };
+}
+
+/**
+ * The panel life cycle every panel shares: each valid update replaces the data, is saved in the
+ * webview state and redrawn; a theme change redraws; then the first draw and "ready" to the host.
+ */
+export function runPanel<K extends PanelKind, U>(host: HostConnection<K, U>, state: () => PanelState<K, U>,
+  setState: (s: PanelState<K, U>) => void, render: () => void): void {
+  host.onUpdate((data) => {
+    setState({ ...state(), data });
+    host.save(state());
+    render();
+  });
+  onThemeChange(render);
+  render();
+  host.post({ type: 'ready' } as PanelToHost[K]);
 }
 
 /** Keeps only the saved UI settings whose type matches the default's. */

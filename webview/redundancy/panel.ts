@@ -7,8 +7,8 @@ import type { VscodeCheckbox } from '@vscode-elements/elements/dist/vscode-check
 import { makeChart } from '../common/chart';
 import { byId, h } from '../common/dom';
 import { sig } from '../common/format';
-import { onThemeChange, themeColors } from '../common/theme';
-import { connect, type PanelState } from '../common/vscode-api';
+import { themeColors } from '../common/theme';
+import { connect, runPanel, type PanelState } from '../common/vscode-api';
 import type { RedundancyData } from '../messages';
 
 const host = connect('redundancy', { showCosine: true });
@@ -78,11 +78,4 @@ function drawTable(d: RedundancyData, removed: Set<number>): void {
     })));
 }
 
-host.onUpdate((data) => {
-  state = { ...state, data };
-  host.save(state);
-  render();
-});
-onThemeChange(render);
-render();
-host.post({ type: 'ready' });
+runPanel(host, () => state, (next) => { state = next; }, render);

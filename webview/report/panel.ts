@@ -6,8 +6,8 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import { makeChart } from '../common/chart';
 import { byId, h } from '../common/dom';
 import { change, count, megabytes, percent, seconds } from '../common/format';
-import { onThemeChange, themeColors } from '../common/theme';
-import { connect, type PanelState } from '../common/vscode-api';
+import { themeColors } from '../common/theme';
+import { connect, runPanel, type PanelState } from '../common/vscode-api';
 import type { ReportData } from '../messages';
 
 const host = connect('report', {});
@@ -70,11 +70,4 @@ function drawChart(r: ReportData): void {
   });
 }
 
-host.onUpdate((data) => {
-  state = { ...state, data };
-  host.save(state);
-  render();
-});
-onThemeChange(render);
-render();
-host.post({ type: 'ready' });
+runPanel(host, () => state, (next) => { state = next; }, render);

@@ -10,8 +10,8 @@ import type { VscodeSingleSelect } from '@vscode-elements/elements/dist/vscode-s
 import { makeChart } from '../common/chart';
 import { byId, h } from '../common/dom';
 import { percent, sig } from '../common/format';
-import { onThemeChange, themeColors } from '../common/theme';
-import { connect, type PanelState } from '../common/vscode-api';
+import { themeColors } from '../common/theme';
+import { connect, runPanel, type PanelState } from '../common/vscode-api';
 import type { SpectrumData } from '../messages';
 
 interface Ui { log: boolean; whitened: boolean }
@@ -111,11 +111,4 @@ function drawChart(d: SpectrumData): void {
   });
 }
 
-host.onUpdate((data) => {
-  state = { ...state, data };
-  host.save(state);
-  render();
-});
-onThemeChange(render);
-render();
-host.post({ type: 'ready' });
+runPanel(host, () => state, (next) => { state = next; }, render);
