@@ -1,6 +1,7 @@
 // Messages between the extension host and the panels, shared by both sides (no vscode, no DOM).
 // Nothing that crosses postMessage is trusted: every parse* function checks shape, types and ranges
 // and returns undefined for anything else, so a caller can drop and log it.
+import type { MatrixReport, Report } from '../sidecar/compress/report';
 
 export type PanelKind = 'redundancy' | 'spectrum' | 'report';
 
@@ -35,23 +36,12 @@ export interface SpectrumData {
   choices?: string[];
 }
 
-/** The sidecar's run report (sidecar/compress/report.ts `Report`), the fields the panel shows. */
-export interface ReportData {
-  method: string;
-  ratio: number;
-  model: string;
-  output: string;
-  backend: string;
-  parametersBefore: number;
-  parametersAfter: number;
-  bytesBefore: number;
-  bytesAfter: number;
-  removedLayers: number[];
-  evaluation?: { data: string; seqLen: number; windows: number; perplexityBefore: number; perplexityAfter: number };
-  phases: { name: string; seconds: number }[];
-  seconds: number;
-  matrices: { name: string; shape: [number, number]; rank: number | null; keptEnergy: number | null }[];
-}
+/** The sidecar's run report, the fields the panel shows: derived from `Report` so the two cannot drift. */
+export type ReportData = Pick<Report, 'method' | 'ratio' | 'model' | 'output' | 'backend' | 'parametersBefore' | 'parametersAfter'
+  | 'bytesBefore' | 'bytesAfter' | 'removedLayers' | 'phases' | 'seconds'> & {
+  evaluation?: Omit<NonNullable<Report['evaluation']>, 'predictions'>;
+  matrices: Pick<MatrixReport, 'name' | 'shape' | 'rank' | 'keptEnergy'>[];
+};
 
 export interface PanelData { redundancy: RedundancyData; spectrum: SpectrumData; report: ReportData }
 
