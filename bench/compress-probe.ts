@@ -1,14 +1,14 @@
 // Finer phases of a compress() run than its report's (load, calibrate, factorize, write), without
-// touching the method: the bench wraps the shared objects the method calls through (the portable
-// linalg object, GramCollector, the calibration paths' prototypes) with timers. tfjs-wasm runs its
-// kernels synchronously and the method awaits one call at a time, so the wrapped calls nest like a
-// call stack and each phase gets its self time (a forward's time excludes its Gram hooks').
-import { portableLinalg } from '../sidecar/linalg';
+// touching the method: the bench wraps the shared objects the method calls through (GramCollector,
+// the calibration paths' prototypes) with timers. tfjs-wasm runs its kernels synchronously and the
+// method awaits one forward pass at a time, so the wrapped calls nest like a call stack and each
+// phase gets its self time (a forward's time excludes its Gram hooks'). The linear algebra is not
+// wrapped: a layer's projections are factorized concurrently (methods/concurrently.ts), so their
+// calls overlap and have no self time; the bench reports them as the rest of the factorize phase.
 import { GramCollector } from '../sidecar/stats/gram';
 import { HiddenStates, OriginalPath } from '../sidecar/methods/calibration';
 
-export type ProbePhase = 'read layer weights' | 'forward (whitening path)' | 'forward (update path)' | 'statistics (Gram)'
-  | 'cholesky' | 'svd' | 'triangular solves';
+export type ProbePhase = 'read layer weights' | 'forward (whitening path)' | 'forward (update path)' | 'statistics (Gram)';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -20,10 +20,6 @@ export class PhaseProbe {
   private original = 0;
 
   constructor() {
-    const la = portableLinalg();
-    this.wrap(la, 'svd', () => 'svd');
-    this.wrap(la, 'cholesky', () => 'cholesky');
-    this.wrap(la, 'solveTriangular', () => 'triangular solves');
     this.wrap(GramCollector.prototype, 'add', () => 'statistics (Gram)');
     // through() reads the layer, then runs it with HiddenStates.run: that run is the whitening path.
     this.wrap(OriginalPath.prototype, 'through', () => 'read layer weights', true);

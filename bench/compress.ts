@@ -83,7 +83,7 @@ async function child(work: string): Promise<Ours> {
   const phases = outcome.report.phases.flatMap((p) => {
     if (p.name !== 'factorize') return [p];
     const seen = fine.reduce((a, f) => a + f.seconds, 0);
-    return [...fine, { name: 'other factorize work (weight reads, float64 products, copies)', seconds: p.seconds - seen }];
+    return [...fine, { name: 'Cholesky, SVD, solves, update (projections concurrent)', seconds: p.seconds - seen }];
   });
   return { backend: backend.name, seconds: outcome.seconds, peakRssMiB: peak, baseRssMiB, evalSeconds, perplexity: r.perplexity, parameters: outcome.parameters_after, phases };
 }

@@ -1,5 +1,6 @@
 // The one linear-algebra interface of the engine (DESIGN.md "Tensor engine"). The portable
-// implementation is float64 JavaScript and is what runs on the wasm and cpu backends; on tfjs-node
+// implementation is float64 JavaScript and is what runs on the wasm and cpu backends: its SVDs run
+// on a pool of worker threads (pool.ts), so concurrent calls use the machine's cores; on tfjs-node
 // the same calls go to TensorFlow's own kernels (native.ts).
 import type { Matrix } from './matrix';
 import { identity } from './matrix';
@@ -8,6 +9,10 @@ import { choleskyShifted, type CholeskyOptions } from './cholesky';
 import { eighPortable } from './eigh';
 import { solveTri, type TriOptions } from './triangular';
 import { nativeLinalg } from './native';
+import { svdPool } from './pool';
+
+/** Below this much work (m·n·min(m, n)) an SVD runs on the calling thread: shipping it costs more. */
+const POOL_MIN_WORK = 64 ** 3;
 
 export interface SvdResult { s: Float64Array /* descending */; u?: Matrix /* m×k */; v?: Matrix /* n×k, NOT Vᵀ */ }
 export interface CholeskyResult { l: Matrix /* lower */; shift: number /* 0 if none was needed */; attempts: number }
@@ -30,7 +35,10 @@ export interface Linalg {
 const portable: Linalg = {
   name: 'portable',
   async svd(a, opts = {}) {
-    return svdPortable(a, opts.vectors ?? true, opts.full ?? false);
+    const vectors = opts.vectors ?? true;
+    const full = opts.full ?? false;
+    if (a.rows * a.cols * Math.min(a.rows, a.cols) >= POOL_MIN_WORK) return svdPool().svd(a, { vectors, full });
+    return svdPortable(a, vectors, full);
   },
   async cholesky(a, opts) {
     return choleskyShifted(a, opts);

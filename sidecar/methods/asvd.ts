@@ -17,6 +17,7 @@ import { InputStats } from '../stats/input-stats';
 import { calibrationWindows, HiddenStates, OriginalPath } from './calibration';
 import { isPositive, readSettings } from './settings';
 import { rankedProjections } from './svdllm';
+import { mapConcurrently } from './concurrently';
 import { readProjection } from './weights';
 import { scaledTruncation } from './whitened-svd';
 import type { CompressionMethod, Factorization, MethodContext } from './types';
@@ -47,16 +48,14 @@ export class AsvdMethod implements CompressionMethod {
     const targets = rankedProjections(ctx, i);
     const stats = new InputStats({ gram: false, meanAbs: true, sites: [...new Set(targets.map((t) => t.spec.input))] });
     disposeLayer(await this.original.through(i, { onInput: stats.onInput, signal: ctx.job.signal }));
-    const out: Factorization[] = [];
-    for (const { name, spec, rank } of targets) {
+    return mapConcurrently(targets, async ({ name, spec, rank }): Promise<Factorization> => {
       throwIfAborted(ctx.job.signal);
       const mean = stats.meanAbs(spec.input);
       if (!mean) throw new Error(`calibration: no inputs were seen at ${spec.input}`);
       const wd = await readProjection(ctx.ckpt, name, spec.transposed);
       const t = await scaledTruncation(fromFloat32(wd.rows, wd.cols, wd.data), asvdScale(mean.result(), this.alpha), rank);
-      out.push({ name, shape: [wd.rows, wd.cols], rank, u: toFloat32(t.u), v: toFloat32(t.v), keptEnergy: t.keptEnergy, kept: t.kept });
-    }
-    return out;
+      return { name, shape: [wd.rows, wd.cols], rank, u: toFloat32(t.u), v: toFloat32(t.v), keptEnergy: t.keptEnergy, kept: t.kept };
+    });
   }
 
   /** Resume: the original path advances past layer i as layer() would have (statistics always come from it). */

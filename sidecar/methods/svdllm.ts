@@ -24,6 +24,7 @@ import { calibrationWindows, HiddenStates, OriginalPath } from './calibration';
 import { isBool, isPositive, isPositiveInt, readSettings } from './settings';
 import { readProjection } from './weights';
 import { updatedU, whitenedTruncation } from './whitened-svd';
+import { mapConcurrently } from './concurrently';
 import type { CompressionMethod, Factorization, MethodContext } from './types';
 
 export interface SvdLlmSettings { update: boolean; updateSamples: number; eps: number }
@@ -97,21 +98,21 @@ export class SvdLlmMethod implements CompressionMethod {
       if (this.compressed && targets.length) await this.compressed.run(model.arch, w, { onInput: upd.onInput, advance: false, signal });
       const la = getLinalg();
       const log = (m: string) => ctx.job.log('warn', `layer ${i}: ${m}`);
+      // One Cholesky factor per input site, shared by the projections that read it.
       const chol = new Map<InputSite, Matrix>();
-      const out: { key: string; f: Factorization }[] = [];
-      for (const { name, spec, rank } of targets) {
+      for (const site of sites) {
         throwIfAborted(signal);
-        let s = chol.get(spec.input);
-        if (!s) {
-          s = (await la.cholesky(gramMatrix(whiten, spec.input), { eps: settings.eps, log: (m) => log(`${spec.input} Gram: ${m}`) })).l;
-          chol.set(spec.input, s);
-        }
+        chol.set(site, (await la.cholesky(gramMatrix(whiten, site), { eps: settings.eps, log: (m) => log(`${site} Gram: ${m}`) })).l);
+      }
+      const out = await mapConcurrently(targets, async ({ name, spec, rank }) => {
+        throwIfAborted(signal);
         const wd = await readProjection(ctx.ckpt, name, spec.transposed);
         const W = fromFloat32(wd.rows, wd.cols, wd.data);
-        const t = await whitenedTruncation(W, s, rank);
+        const t = await whitenedTruncation(W, chol.get(spec.input)!, rank);
         const u = this.compressed ? await updatedU(W, t.v, gramMatrix(upd, spec.input), { eps: settings.eps, log: (m) => log(`${name} update: ${m}`) }) : t.u;
-        out.push({ key: spec.key, f: { name, shape: [wd.rows, wd.cols], rank, u: toFloat32(u), v: toFloat32(t.v), keptEnergy: t.keptEnergy, kept: t.kept } });
-      }
+        const f: Factorization = { name, shape: [wd.rows, wd.cols], rank, u: toFloat32(u), v: toFloat32(t.v), keptEnergy: t.keptEnergy, kept: t.kept };
+        return { key: spec.key, f };
+      });
       if (this.compressed) {
         installFactors(w, out);
         await this.compressed.run(model.arch, w, { signal });
