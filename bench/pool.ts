@@ -1,5 +1,5 @@
-// The SVD worker pool (sidecar/linalg/pool.ts) against the portable SVD on the calling thread, on
-// the 56 projection matrices of rankwise-brown-14m: one layer's 7 at a time, as a method that
+// The linear-algebra worker pool (sidecar/linalg/pool.ts) running SVDs, against the portable SVD
+// on the calling thread, on the 56 projection matrices of rankwise-brown-14m: one layer's 7 at a time, as a method that
 // factorizes a layer's projections concurrently would ask for them.
 //   node out/bench/pool.js [--workers N] [--repeat 3]
 import { availableParallelism, loadavg } from 'node:os';
@@ -9,7 +9,7 @@ import { resolveArch } from '../sidecar/arch/table';
 import { readProjection } from '../sidecar/methods/weights';
 import { fromFloat32, type Matrix } from '../sidecar/linalg/matrix';
 import { svdPortable } from '../sidecar/linalg/svd';
-import { SvdPool } from '../sidecar/linalg/pool';
+import { LinalgPool } from '../sidecar/linalg/pool';
 
 const ROOT = resolve(__dirname.replace(/[\\/]out[\\/].*$/, ''));
 const flag = (name: string, d: number) => {
@@ -30,9 +30,10 @@ async function main() {
   await ckpt.close();
   const workers = flag('workers', Math.min(4, availableParallelism()));
   const repeat = flag('repeat', 3);
-  const pool = new SvdPool(workers);
-  // The workers load this bundle once; not part of any SVD's time.
-  await pool.svd(layers[0][0]);
+  const pool = new LinalgPool(workers);
+  const svd = (a: Matrix) => pool.run({ op: 'svd', a, vectors: true, full: false });
+  // The workers start once; not part of any SVD's time.
+  await svd(layers[0][0]);
   // Best wall time of `repeat`, and the CPU time of all this process's threads over it: with free
   // cores a pool of 2 keeps about 2 busy; on a shared machine the neighbours take the rest.
   const time = async (f: () => Promise<void>) => {
@@ -48,7 +49,7 @@ async function main() {
     return best;
   };
   const serial = await time(async () => { for (const l of layers) for (const a of l) svdPortable(a, true, false); });
-  const pooled = await time(async () => { for (const l of layers) await Promise.all(l.map((a) => pool.svd(a))); });
+  const pooled = await time(async () => { for (const l of layers) await Promise.all(l.map(svd)); });
   await pool.close();
   const count = layers.reduce((n, l) => n + l.length, 0);
   console.log(`${count} SVDs with vectors (${layers[0].map((a) => `${a.rows}×${a.cols}`).join(', ')} per layer), best of ${repeat}; ${availableParallelism()} cores, load average ${loadavg()[0].toFixed(2)}`);

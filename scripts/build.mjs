@@ -13,9 +13,9 @@ const external = ['vscode', '@tensorflow/*', 'playwright-core', 'mocha', 'chromi
 // jsonc-parser's UMD entry requires its parts dynamically, which a bundle cannot follow: use its ESM build.
 const alias = { 'jsonc-parser': './node_modules/jsonc-parser/lib/esm/main.js' };
 const base = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', external, alias, logLevel: 'warning' };
-// The SVD pool's worker program, embedded in every node bundle as source text (sidecar/linalg/pool.ts).
-const worker = await build({ ...base, entryPoints: [join(root, 'sidecar/linalg/svd-worker.ts')], write: false, minify: true });
-const node = { ...base, sourcemap: 'linked', define: { SVD_WORKER_SOURCE: JSON.stringify(worker.outputFiles[0].text) } };
+// The linear-algebra pool's worker program, embedded in every node bundle as source text (sidecar/linalg/pool.ts).
+const worker = await build({ ...base, entryPoints: [join(root, 'sidecar/linalg/pool-worker.ts')], write: false, minify: true });
+const node = { ...base, sourcemap: 'linked', define: { POOL_WORKER_SOURCE: JSON.stringify(worker.outputFiles[0].text) } };
 
 function walk(dir, pred, acc = []) {
   if (!existsSync(dir)) return acc;

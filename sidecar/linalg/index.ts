@@ -1,18 +1,16 @@
 // The one linear-algebra interface of the engine (DESIGN.md "Tensor engine"). The portable
-// implementation is float64 JavaScript and is what runs on the wasm and cpu backends: its SVDs run
-// on a pool of worker threads (pool.ts), so concurrent calls use the machine's cores; on tfjs-node
-// the same calls go to TensorFlow's own kernels (native.ts).
+// implementation is float64 JavaScript and is what runs on the wasm and cpu backends: its SVDs,
+// Cholesky factors, triangular solves and products above a small size run on a pool of worker
+// threads (pool.ts), so concurrent calls use the machine's cores; on tfjs-node the same calls go
+// to TensorFlow's own kernels (native.ts).
 import type { Matrix } from './matrix';
 import { identity } from './matrix';
-import { svdPortable } from './svd';
-import { choleskyShifted, type CholeskyOptions } from './cholesky';
+import type { CholeskyOptions } from './cholesky';
 import { eighPortable } from './eigh';
-import { solveTri, type TriOptions } from './triangular';
+import type { TriOptions } from './triangular';
 import { nativeLinalg } from './native';
-import { svdPool } from './pool';
-
-/** Below this much work (m·n·min(m, n)) an SVD runs on the calling thread: shipping it costs more. */
-const POOL_MIN_WORK = 64 ** 3;
+import { linalgPool, pooled } from './pool';
+import { runOp, type CholeskyParts, type Op, type OpResult, type RefitParts } from './pool-ops';
 
 export interface SvdResult { s: Float64Array /* descending */; u?: Matrix /* m×k */; v?: Matrix /* n×k, NOT Vᵀ */ }
 export interface CholeskyResult { l: Matrix /* lower */; shift: number /* 0 if none was needed */; attempts: number }
@@ -30,27 +28,46 @@ export interface Linalg {
   invTriangular(t: Matrix, lower: boolean): Promise<Matrix>;
   /** Eigenvalues ascending; eigenvectors as columns. */
   eigh(a: Matrix, opts?: { vectors?: boolean }): Promise<{ values: Float64Array; vectors?: Matrix }>;
+  /** op(A) op(B) in float64. */
+  matmul(a: Matrix, b: Matrix, opts?: { transA?: boolean; transB?: boolean }): Promise<Matrix>;
+  /** The thin SVD, with vectors, of A B (one pool job on the portable path). */
+  svdOfProduct(a: Matrix, b: Matrix): Promise<SvdResult>;
+  /** U = W G Bᵀ (B G Bᵀ)⁻¹, least-squares.ts (one pool job on the portable path). */
+  refitLeft(w: Matrix, b: Matrix, g: Matrix, opts?: CholeskyOptions): Promise<Matrix>;
 }
+
+/** An op on a pool worker when it is big enough to be worth shipping, else here. */
+const run = async (o: Op): Promise<OpResult> => (pooled(o) ? linalgPool().run(o) : runOp(o));
 
 const portable: Linalg = {
   name: 'portable',
   async svd(a, opts = {}) {
-    const vectors = opts.vectors ?? true;
-    const full = opts.full ?? false;
-    if (a.rows * a.cols * Math.min(a.rows, a.cols) >= POOL_MIN_WORK) return svdPool().svd(a, { vectors, full });
-    return svdPortable(a, vectors, full);
+    return run({ op: 'svd', a, vectors: opts.vectors ?? true, full: opts.full ?? false }) as Promise<SvdResult>;
   },
-  async cholesky(a, opts) {
-    return choleskyShifted(a, opts);
+  async cholesky(a, opts = {}) {
+    const { logs, ...r } = (await run({ op: 'cholesky', a, eps: opts.eps, maxAttempts: opts.maxAttempts })) as CholeskyParts;
+    logs.forEach((m) => opts.log?.(m));
+    return r;
   },
   async solveTriangular(t, b, opts) {
-    return solveTri(t, b, opts);
+    return run({ op: 'solve', t, b, o: opts }) as Promise<Matrix>;
   },
   async invTriangular(t, lower) {
-    return solveTri(t, identity(t.rows), { lower });
+    return run({ op: 'solve', t, b: identity(t.rows), o: { lower } }) as Promise<Matrix>;
   },
   async eigh(a, opts = {}) {
     return eighPortable(a, opts.vectors ?? true);
+  },
+  async matmul(a, b, opts = {}) {
+    return run({ op: 'matmul', a, b, ...opts }) as Promise<Matrix>;
+  },
+  async svdOfProduct(a, b) {
+    return run({ op: 'svdOfProduct', a, b }) as Promise<SvdResult>;
+  },
+  async refitLeft(w, b, g, opts = {}) {
+    const { u, logs } = (await run({ op: 'refitLeft', w, b, g, eps: opts.eps, maxAttempts: opts.maxAttempts })) as RefitParts;
+    logs.forEach((m) => opts.log?.(m));
+    return u;
   },
 };
 

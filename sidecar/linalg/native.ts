@@ -5,7 +5,7 @@
 // tfjs-node has no float64 tensors, so these kernels compute in float32 (errors about 1e-7·‖A‖,
 // against ε·‖A‖ for the portable path); the shift rule for Cholesky is shared with the portable path.
 import * as tf from '@tensorflow/tfjs-core';
-import { identity, matrix, toFloat32, transpose, type Matrix } from './matrix';
+import { identity, matmul, matrix, toFloat32, transpose, type Matrix } from './matrix';
 import { choleskyShifted } from './cholesky';
 import type { Linalg } from './index';
 
@@ -72,6 +72,19 @@ export function nativeLinalg(): Linalg | undefined {
     },
     async eigh(a, opts = {}) {
       return eigh(a, opts.vectors ?? true);
+    },
+    // tfjs-node has no float64: products stay on the host in float64, as on the portable path.
+    async matmul(a, b, opts = {}) {
+      return matmul(a, b, opts);
+    },
+    async svdOfProduct(a, b) {
+      return this.svd(matmul(a, b));
+    },
+    async refitLeft(w, b, g, opts = {}) {
+      const bg = matmul(b, g);
+      const { l } = await this.cholesky(matmul(bg, b, { transB: true }), opts);
+      const y = await this.solveTriangular(l, matmul(bg, w, { transB: true }), { lower: true });
+      return transpose(await this.solveTriangular(l, y, { lower: true, transpose: true }));
     },
   };
 }

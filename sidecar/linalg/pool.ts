@@ -1,26 +1,24 @@
-// Worker threads for the portable SVD, so that independent SVDs (one layer's projections) use the
-// machine's cores: the wasm backend and the portable linear algebra otherwise run on one thread.
-// A worker runs svd-worker.ts, which the build embeds as source text (SVD_WORKER_SOURCE): no
-// worker script has to be found on disk next to whichever bundle is running. A worker that fails
-// or never reports ready is dropped, and with no workers left jobs run on the calling thread, so
-// the pool is never less available than svdPortable.
+// Worker threads for the portable linear algebra, so that independent operations (a layer's
+// projections, factorized concurrently) use the machine's cores: the wasm backend and the float64
+// JavaScript kernels otherwise run on one thread. A worker runs pool-worker.ts, which the build
+// embeds as source text (POOL_WORKER_SOURCE): no worker script has to be found on disk next to
+// whichever bundle is running. A worker that fails or never reports ready is dropped, and with no
+// workers left jobs run on the calling thread, so the pool is never less available than the
+// kernels themselves.
 import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { matrix, type Matrix } from './matrix';
-import { svdPortable, type SvdParts } from './svd';
-import type { Channel, Job, Reply, WireMatrix } from './svd-worker';
+import { opWork, runOp, type Op, type OpResult } from './pool-ops';
+import type { Channel, Job, Reply } from './pool-worker';
 
-/** The bundled svd-worker.ts (scripts/build.mjs). */
-declare const SVD_WORKER_SOURCE: string;
+/** The bundled pool-worker.ts (scripts/build.mjs). */
+declare const POOL_WORKER_SOURCE: string;
 
 /** Workers in the process's pool: one per core, at most 4. */
 export const POOL_SIZE = Math.min(4, availableParallelism());
 /** How long a new worker may take to load and report ready. */
 const READY_MS = 10_000;
 
-export interface PoolSvdOptions { vectors?: boolean; full?: boolean }
-
-interface Pending { job: Job; resolve: (r: SvdParts) => void; reject: (e: Error) => void }
+interface Pending { job: Job; work: number; resolve: (r: OpResult) => void; reject: (e: Error) => void }
 
 class PoolWorker {
   ready = false;
@@ -34,14 +32,14 @@ class PoolWorker {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const channel: Channel = { port: port2, signal: this.signal };
-    this.worker = new Worker(SVD_WORKER_SOURCE, { eval: true, workerData: channel, transferList: [port2] });
+    this.worker = new Worker(POOL_WORKER_SOURCE, { eval: true, workerData: channel, transferList: [port2] });
     this.worker.unref();
     const fail = (e: Error) => onFail(this, e);
     this.worker.on('error', fail);
-    this.worker.on('exit', (code) => fail(new Error(`svd worker exited with code ${code}`)));
+    this.worker.on('exit', (code) => fail(new Error(`linear-algebra worker exited with code ${code}`)));
     this.port.on('message', (r: Reply) => onReply(this, r));
     // Unref'd: until ready the port keeps the process alive, and the timer must not outlive it.
-    this.timer = setTimeout(() => fail(new Error(`svd worker not ready after ${READY_MS} ms`)), READY_MS).unref();
+    this.timer = setTimeout(() => fail(new Error(`linear-algebra worker not ready after ${READY_MS} ms`)), READY_MS).unref();
   }
 
   started(): void {
@@ -54,7 +52,8 @@ class PoolWorker {
     this.current = p;
     // Keeps the process alive until the reply arrives; an idle worker does not.
     this.port.ref();
-    this.port.postMessage(p.job, [p.job.data.buffer as ArrayBuffer]);
+    // The inputs are copied (the caller keeps its matrices); results come back transferred.
+    this.port.postMessage(p.job);
     Atomics.add(this.signal, 0, 1);
     Atomics.notify(this.signal, 0);
   }
@@ -73,9 +72,7 @@ class PoolWorker {
   }
 }
 
-const wire = (m: WireMatrix | undefined): Matrix | undefined => m && matrix(m.rows, m.cols, m.data);
-
-export class SvdPool {
+export class LinalgPool {
   private workers: PoolWorker[] = [];
   private readonly queue: Pending[] = [];
   private nextId = 0;
@@ -87,20 +84,19 @@ export class SvdPool {
     for (let i = 0; i < size; i++) this.workers.push(new PoolWorker((w, r) => this.reply(w, r), (w, e) => this.failed(w, e)));
   }
 
-  /** The SVD of a as svdPortable computes it (thin unless full, with vectors unless told not). */
-  svd(a: Matrix, o: PoolSvdOptions = {}): Promise<SvdParts> {
-    const job: Job = { id: this.nextId++, rows: a.rows, cols: a.cols, data: Float64Array.from(a.data), vectors: o.vectors ?? true, full: o.full ?? false };
-    return new Promise((resolve, reject) => {
-      this.queue.push({ job, resolve, reject });
-      this.dispatch();
-    });
-  }
-
   async close(): Promise<void> {
     const ws = this.workers;
     this.workers = [];
     await Promise.all(ws.map((w) => w.close()));
     this.dispatch();
+  }
+
+  /** runOp(op), on a worker. */
+  run(op: Op): Promise<OpResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ job: { id: this.nextId++, op }, work: opWork(op), resolve, reject });
+      this.dispatch();
+    });
   }
 
   private dispatch(): void {
@@ -109,7 +105,7 @@ export class SvdPool {
       for (let p = this.queue.shift(); p; p = this.queue.shift()) {
         this.jobsDone++;
         try {
-          p.resolve(svdPortable(matrix(p.job.rows, p.job.cols, p.job.data), p.job.vectors, p.job.full));
+          p.resolve(runOp(p.job.op));
         } catch (e) {
           p.reject(e as Error);
         }
@@ -122,12 +118,11 @@ export class SvdPool {
     }
   }
 
-  /** Largest job first (work ~ m·n·min(m, n)): a layer's few big MLP matrices then do not end up
-   *  queued behind its small attention ones on the same worker while another sits idle. */
+  /** Largest job first: a layer's few big MLP matrices then do not end up queued behind its small
+   *  attention ones on the same worker while another sits idle. */
   private takeLargest(): Pending {
-    const work = (j: Job) => j.rows * j.cols * Math.min(j.rows, j.cols);
     let best = 0;
-    for (let i = 1; i < this.queue.length; i++) if (work(this.queue[i].job) > work(this.queue[best].job)) best = i;
+    for (let i = 1; i < this.queue.length; i++) if (this.queue[i].work > this.queue[best].work) best = i;
     return this.queue.splice(best, 1)[0];
   }
 
@@ -137,7 +132,7 @@ export class SvdPool {
       this.jobsDone++;
       const p = w.finish();
       if ('error' in r) p?.reject(new Error(r.error));
-      else p?.resolve({ s: r.s, u: wire(r.u), v: wire(r.v) });
+      else p?.resolve(r.result);
     }
     this.dispatch();
   }
@@ -146,15 +141,21 @@ export class SvdPool {
     if (!this.workers.includes(w)) return;
     this.workers = this.workers.filter((x) => x !== w);
     void w.close();
-    // Its job's matrix was transferred to it, so that job fails with it; queued jobs go elsewhere.
+    // The job it held fails with it; queued jobs go elsewhere.
     w.finish()?.reject(e);
     this.dispatch();
   }
 }
 
-let shared: SvdPool | undefined;
+let shared: LinalgPool | undefined;
 
 /** The process's pool, started on first use. */
-export function svdPool(): SvdPool {
-  return (shared ??= new SvdPool());
+export function linalgPool(): LinalgPool {
+  return (shared ??= new LinalgPool());
 }
+
+/** Below this much work an operation runs on the calling thread: shipping it would cost more. */
+export const POOL_MIN_WORK = 64 ** 3;
+
+/** Whether op is worth a worker. */
+export const pooled = (o: Op): boolean => opWork(o) >= POOL_MIN_WORK;

@@ -97,15 +97,24 @@ export class HiddenStates {
 /** The original model's path through the calibration windows, advanced on demand. */
 export class OriginalPath {
   private next = 0;
+  /** The last call's end: calls run one after another, whoever overlaps them (svdllm runs ahead). */
+  private last: Promise<unknown> = Promise.resolve();
 
   constructor(readonly model: StreamingModel, readonly states: HiddenStates) {}
 
   /**
    * Runs original layer i over the states with these hooks and returns its weights (the caller
    * disposes them). Layers skipped since the last call (removed ones) run without hooks: statistics
-   * always come from the original model. Calls go in increasing i.
+   * always come from the original model. Calls go in increasing i; one made while another runs
+   * starts when that one ends.
    */
-  async through(i: number, o: RunOptions = {}): Promise<LayerWeights> {
+  through(i: number, o: RunOptions = {}): Promise<LayerWeights> {
+    const run = this.last.then(() => this.advance(i, o));
+    this.last = run.catch(() => {});
+    return run;
+  }
+
+  private async advance(i: number, o: RunOptions): Promise<LayerWeights> {
     if (i < this.next) throw new Error(`calibration: layer ${i} requested after layer ${this.next - 1}`);
     const arch = this.model.arch;
     for (; this.next < i; this.next++) {

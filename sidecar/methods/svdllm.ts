@@ -24,7 +24,7 @@ import { calibrationWindows, HiddenStates, OriginalPath } from './calibration';
 import { isBool, isPositive, isPositiveInt, readSettings } from './settings';
 import { readProjection } from './weights';
 import { updatedU, whitenedTruncation } from './whitened-svd';
-import { mapConcurrently } from './concurrently';
+import { factorizationBytes, mapConcurrently, projectionsInFlight } from './concurrently';
 import type { CompressionMethod, Factorization, MethodContext } from './types';
 
 export interface SvdLlmSettings { update: boolean; updateSamples: number; eps: number }
@@ -63,11 +63,22 @@ export function installFactors(w: LayerWeights, factors: { key: string; f: Facto
   }
 }
 
+/** Layer i's original weights after the whitening path ran it, and the Grams of its inputs. */
+/** Layer i's original weights after the whitening path ran it, and the Cholesky factor of each
+ *  input site's Gram (the Grams themselves are released once factored). */
+interface Whitening { w: LayerWeights; chol: Map<InputSite, Matrix> }
+
+const release = (r: Whitening | undefined) => {
+  if (r) disposeLayer(r.w);
+};
+
 export class SvdLlmMethod implements CompressionMethod {
   private settings?: SvdLlmSettings;
   private model?: StreamingModel;
   private original?: OriginalPath;
   private compressed?: HiddenStates;
+  /** The next layer's whitening pass, started while this layer's projections are factorized. */
+  private ahead?: { layer: number; done: Promise<Whitening> };
 
   async prepare(ctx: MethodContext): Promise<void> {
     this.settings = svdLlmSettings(ctx);
@@ -91,28 +102,35 @@ export class SvdLlmMethod implements CompressionMethod {
     const signal = ctx.job.signal;
     const targets = rankedProjections(ctx, i);
     const sites = [...new Set(targets.map((t) => t.spec.input))];
-    const whiten = new InputStats({ gram: 'float64', sites });
     const upd = new InputStats({ gram: 'float64', sites });
-    const w = await original.through(i, { onInput: whiten.onInput, signal });
+    const { w, chol } = await this.whitening(ctx, i);
     try {
-      if (this.compressed && targets.length) await this.compressed.run(model.arch, w, { onInput: upd.onInput, advance: false, signal });
-      const la = getLinalg();
       const log = (m: string) => ctx.job.log('warn', `layer ${i}: ${m}`);
-      // One Cholesky factor per input site, shared by the projections that read it.
-      const chol = new Map<InputSite, Matrix>();
-      for (const site of sites) {
-        throwIfAborted(signal);
-        chol.set(site, (await la.cholesky(gramMatrix(whiten, site), { eps: settings.eps, log: (m) => log(`${site} Gram: ${m}`) })).l);
-      }
-      const out = await mapConcurrently(targets, async ({ name, spec, rank }) => {
+      // Each projection's whitened SVD and update run as jobs on the worker pool, all of the layer's
+      // at once (up to a memory budget), while this thread runs the update path's capture pass
+      // (whose Grams only the updates need) and then the next layer's whitening pass: the
+      // original path does not depend on this layer's factors.
+      let captured!: () => void;
+      const capture = new Promise<void>((resolve) => { captured = resolve; });
+      const bytes = Math.max(0, ...targets.map((t) => {
+        const [m, n] = ctx.ckpt.tensors.get(`${t.name}.weight`)!.shape;
+        return factorizationBytes(m, n);
+      }));
+      const projections = mapConcurrently(targets, async ({ name, spec, rank }) => {
         throwIfAborted(signal);
         const wd = await readProjection(ctx.ckpt, name, spec.transposed);
         const W = fromFloat32(wd.rows, wd.cols, wd.data);
         const t = await whitenedTruncation(W, chol.get(spec.input)!, rank);
+        await capture;
         const u = this.compressed ? await updatedU(W, t.v, gramMatrix(upd, spec.input), { eps: settings.eps, log: (m) => log(`${name} update: ${m}`) }) : t.u;
-        const f: Factorization = { name, shape: [wd.rows, wd.cols], rank, u: toFloat32(u), v: toFloat32(t.v), keptEnergy: t.keptEnergy, kept: t.kept };
+        const f: Factorization = { name, shape: [W.rows, W.cols], rank, u: toFloat32(u), v: toFloat32(t.v), keptEnergy: t.keptEnergy, kept: t.kept };
         return { key: spec.key, f };
-      });
+      }, projectionsInFlight(bytes));
+      projections.catch(() => {}); // awaited below, unless the capture pass fails first
+      if (this.compressed && targets.length) await this.compressed.run(model.arch, w, { onInput: upd.onInput, advance: false, signal });
+      captured();
+      this.whiteningAhead(ctx, i + 1);
+      const out = await projections;
       if (this.compressed) {
         installFactors(w, out);
         await this.compressed.run(model.arch, w, { signal });
@@ -120,9 +138,49 @@ export class SvdLlmMethod implements CompressionMethod {
       return out.map((o) => o.f);
     } finally {
       disposeLayer(w);
-      whiten.dispose();
       upd.dispose();
     }
+  }
+
+  /** Runs original layer i over the whitening windows and factors the Gram of each of its targets'
+   *  input sites (one Cholesky factor per site, shared by the projections that read it). */
+  private async whiteningPass(ctx: MethodContext, i: number): Promise<Whitening> {
+    const sites = [...new Set(rankedProjections(ctx, i).map((t) => t.spec.input))];
+    const stats = new InputStats({ gram: 'float64', sites });
+    try {
+      const w = await this.original!.through(i, { onInput: stats.onInput, signal: ctx.job.signal });
+      try {
+        const la = getLinalg();
+        const chol = new Map(await Promise.all(sites.map(async (site) => [site, (await la.cholesky(gramMatrix(stats, site), {
+          eps: this.settings!.eps, log: (m) => ctx.job.log('warn', `layer ${i}: ${site} Gram: ${m}`),
+        })).l] as const)));
+        return { w, chol };
+      } catch (e) {
+        disposeLayer(w);
+        throw e;
+      }
+    } finally {
+      stats.dispose();
+    }
+  }
+
+  private whiteningAhead(ctx: MethodContext, i: number): void {
+    if (i >= ctx.arch.dims.layers) return;
+    const done = this.whiteningPass(ctx, i);
+    // Its failure is reported where it is awaited (a cancel reaches both this pass and the layer).
+    done.catch(() => {});
+    this.ahead = { layer: i, done };
+  }
+
+  /** Layer i's whitening pass: the one started ahead, or run now. */
+  private async whitening(ctx: MethodContext, i: number): Promise<Whitening> {
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    if (ahead?.layer === i) return ahead.done;
+    // A pass ahead for a layer that is not asked for (the plan removes it): this layer's pass
+    // queues behind it on the original path.
+    void ahead?.done.then(release, () => {});
+    return this.whiteningPass(ctx, i);
   }
 
   /**
@@ -146,6 +204,8 @@ export class SvdLlmMethod implements CompressionMethod {
   }
 
   dispose(): void {
+    void this.ahead?.done.then(release, () => {});
+    this.ahead = undefined;
     this.original?.dispose();
     this.compressed?.dispose();
     void this.model?.close();

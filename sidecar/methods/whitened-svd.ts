@@ -2,7 +2,7 @@
 // SVD of W S for an input transform S, fold S⁻¹ back into W_v, and SVD-LLM's closed-form refit of
 // W_u. Float64 throughout; the caller converts the factors to float32 for the checkpoint.
 import { getLinalg, type SvdResult } from '../linalg';
-import { matmul, matrix, transpose, type Matrix } from '../linalg/matrix';
+import { matrix, type Matrix } from '../linalg/matrix';
 import { keptEnergy, splitFactors, topIndices } from './factors';
 
 export interface TruncatedFactors {
@@ -25,7 +25,7 @@ function truncate(svd: SvdResult, rank: number): { u: Matrix; vt: Matrix; kept: 
 /** SVD-LLM truncation-aware whitening with S lower triangular (the Cholesky factor of X Xᵀ). */
 export async function whitenedTruncation(w: Matrix, s: Matrix, rank: number): Promise<TruncatedFactors> {
   const la = getLinalg();
-  const svd = await la.svd(matmul(w, s));
+  const svd = await la.svdOfProduct(w, s);
   const t = truncate(svd, rank);
   // Σ^½ V_rᵀ S⁻¹ as the solution of X S = Σ^½ V_rᵀ (METHODS.md: no general inverse; the authors'
   // code forms torch.linalg.inv(S)).
@@ -51,17 +51,10 @@ export interface UpdateOptions { eps?: number; log?: (msg: string) => void }
 /**
  * SVD-LLM's closed-form update (SVDLLM.py, local_update): with W_v = B fixed, the W_u minimising
  * ‖W X̂ − W_u B X̂‖_F over the update inputs X̂, from their Gram Ĝ = X̂ X̂ᵀ alone:
- * W_u = W Ĝ Bᵀ (B Ĝ Bᵀ)⁻¹. The authors solve the tall least-squares problem x Uᵀ = Y with
- * x = X̂ᵀ Bᵀ Σ^½ (torch.linalg.lstsq) and then multiply by Σ^½; both give this W_u, and the normal
- * equations need only the n × n Gram, not the tokens. B Ĝ Bᵀ is r × r, factored by Cholesky
- * (with the logged SVD-LLM shift when Ĝ is rank-deficient).
+ * W_u = W Ĝ Bᵀ (B Ĝ Bᵀ)⁻¹ (linalg/least-squares.ts). The authors solve the tall least-squares
+ * problem x Uᵀ = Y with x = X̂ᵀ Bᵀ Σ^½ (torch.linalg.lstsq) and then multiply by Σ^½; both give
+ * this W_u, and the normal equations need only the n × n Gram, not the tokens.
  */
 export async function updatedU(w: Matrix, b: Matrix, gHat: Matrix, o: UpdateOptions = {}): Promise<Matrix> {
-  const la = getLinalg();
-  const bg = matmul(b, gHat); // r × n
-  const a = matmul(bg, b, { transB: true }); // r × r
-  const rhs = matmul(bg, w, { transB: true }); // r × m
-  const { l } = await la.cholesky(a, { eps: o.eps, log: o.log });
-  const y = await la.solveTriangular(l, rhs, { lower: true });
-  return transpose(await la.solveTriangular(l, y, { lower: true, transpose: true }));
+  return getLinalg().refitLeft(w, b, gHat, o);
 }

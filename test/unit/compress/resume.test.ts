@@ -56,6 +56,23 @@ test('svd-llm cancelled after layer 2 resumes from layer 2 and writes the same b
   assert.ok(!existsSync(resumeDirFor(out)), 'the store goes once the output is published');
 });
 
+test('svd-llm with a removed layer: the resumed run writes the same bytes as an uninterrupted one', async () => {
+  const m = await tinyModel();
+  // Layer 1 is removed: the uninterrupted run's pass ahead for layer 1 (started during layer 0)
+  // must end before layer 2's own pass, or the original path would run two layers at once; the
+  // resumed run computes layer 2 with no pass ahead.
+  const plan = { method: 'svd-llm', 'svd-llm': { updateSamples: 4 }, removeLayers: [1] };
+  const whole = await run(m, join(m.root, 'whole'), plan);
+  assert.equal(whole.error, undefined);
+  const out = join(m.root, 'out');
+  const stopped = await run(m, out, plan, 1);
+  assert.ok(stopped.error && isCancel(stopped.error), `cancelled: ${stopped.error}`);
+  const resumed = await run(m, out, plan);
+  assert.equal(resumed.error, undefined);
+  assert.ok(resumed.logs.some((l) => /^resume: 1 of 2 layers come from .*; resuming from layer 2$/.test(l)), resumed.logs.join('\n'));
+  assert.deepEqual(bytes(out), bytes(join(m.root, 'whole')));
+});
+
 test('a store from another plan or an edited checkpoint is discarded with a log line', async () => {
   const m = await tinyModel();
   const out = join(m.root, 'out');

@@ -1,11 +1,13 @@
-// The SVD worker pool: the same results as the portable SVD on the calling thread, for concurrent
-// jobs, and a fallback to the calling thread once no worker is left.
+// The linear-algebra worker pool: the same results as the kernels on the calling thread, for
+// concurrent jobs, and a fallback to the calling thread once no worker is left.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SvdPool, svdPool } from '../../../sidecar/linalg/pool';
+import { LinalgPool, linalgPool } from '../../../sidecar/linalg/pool';
+import { runOp, type CholeskyParts, type Op, type RefitParts } from '../../../sidecar/linalg/pool-ops';
+import { refitLeft } from '../../../sidecar/linalg/least-squares';
 import { portableLinalg } from '../../../sidecar/linalg';
-import { svdPortable } from '../../../sidecar/linalg/svd';
-import { matrix, type Matrix } from '../../../sidecar/linalg/matrix';
+import { svdPortable, type SvdParts } from '../../../sidecar/linalg/svd';
+import { matmul, matrix, type Matrix } from '../../../sidecar/linalg/matrix';
 import { prng } from '../../fixtures/checkpoints';
 
 function random(rows: number, cols: number, seed: number): Matrix {
@@ -14,13 +16,15 @@ function random(rows: number, cols: number, seed: number): Matrix {
 }
 
 const same = (x: Float64Array | undefined, y: Float64Array | undefined) => assert.deepEqual(Array.from(x ?? []), Array.from(y ?? []));
+const svd = (pool: LinalgPool, a: Matrix, o: { vectors?: boolean; full?: boolean } = {}) =>
+  pool.run({ op: 'svd', a, vectors: o.vectors ?? true, full: o.full ?? false }) as Promise<SvdParts>;
 
 test('pool: concurrent SVDs equal the portable SVD bit for bit, in the order asked', async () => {
-  const pool = new SvdPool(2);
+  const pool = new LinalgPool(2);
   try {
     const shapes: [number, number][] = [[40, 24], [24, 40], [33, 33], [64, 16], [16, 64], [50, 30]];
     const inputs = shapes.map(([m, n], i) => random(m, n, i + 1));
-    const got = await Promise.all(inputs.map((a) => pool.svd(a)));
+    const got = await Promise.all(inputs.map((a) => svd(pool, a)));
     for (const [i, a] of inputs.entries()) {
       const want = svdPortable(a, true, false);
       same(got[i].s, want.s);
@@ -36,13 +40,13 @@ test('pool: concurrent SVDs equal the portable SVD bit for bit, in the order ask
 });
 
 test('pool: values only and full bases as svdPortable gives them', async () => {
-  const pool = new SvdPool(1);
+  const pool = new LinalgPool(1);
   try {
     const a = random(30, 12, 9);
-    const values = await pool.svd(a, { vectors: false });
+    const values = await svd(pool, a, { vectors: false });
     same(values.s, svdPortable(a, false, false).s);
     assert.equal(values.u, undefined);
-    const full = await pool.svd(a, { full: true });
+    const full = await svd(pool, a, { full: true });
     assert.deepEqual([full.u?.rows, full.u?.cols, full.v?.rows], [30, 30, 12]);
     same(full.u?.data, svdPortable(a, true, true).u?.data);
   } finally {
@@ -50,23 +54,66 @@ test('pool: values only and full bases as svdPortable gives them', async () => {
   }
 });
 
-test('pool: with its workers gone, jobs run on the calling thread', async () => {
-  const pool = new SvdPool(1);
-  await pool.close();
-  const a = random(20, 10, 3);
-  same((await pool.svd(a)).s, svdPortable(a, true, false).s);
+test('pool: products, solves and Cholesky (with its shift log) as on the calling thread', async () => {
+  const pool = new LinalgPool(2);
+  try {
+    const a = random(20, 12, 11);
+    const b = random(12, 7, 12);
+    const gram = matmul(a, a, { transA: true }); // 12 × 12, positive definite
+    const lower = (runOp({ op: 'cholesky', a: gram }) as CholeskyParts).l;
+    const ops: Op[] = [
+      { op: 'matmul', a, b },
+      { op: 'matmul', a: b, b: a, transA: true, transB: true },
+      { op: 'solve', t: lower, b, o: { lower: true } },
+      { op: 'solve', t: lower, b: random(7, 12, 13), o: { lower: true, side: 'right', transpose: true } },
+    ];
+    const got = await Promise.all(ops.map((o) => pool.run(o)));
+    for (const [i, o] of ops.entries()) same((got[i] as Matrix).data, (runOp(o) as Matrix).data);
+    // The composite jobs: the SVD of a product, and the least-squares refit (with its own Cholesky).
+    const product = (await pool.run({ op: 'svdOfProduct', a, b: gram })) as SvdParts;
+    const direct = svdPortable(matmul(a, gram), true, false);
+    same(product.s, direct.s);
+    same(product.u?.data, direct.u?.data);
+    const refit = { op: 'refitLeft', w: random(9, 12, 15), b: random(4, 12, 16), g: gram } as const;
+    const r0 = (await pool.run(refit)) as RefitParts;
+    same(r0.u.data, refitLeft(refit.w, refit.b, refit.g).data);
+    assert.deepEqual([r0.u.rows, r0.u.cols, r0.logs.length], [9, 4, 0]);
+    // A rank-deficient Gram needs the SVD-LLM shift: the worker's log lines come back with it.
+    const deficient = matmul(random(3, 12, 14), random(3, 12, 14), { transA: true });
+    const r = (await pool.run({ op: 'cholesky', a: deficient, eps: 1e-6 })) as CholeskyParts;
+    assert.ok(r.shift > 0 && r.attempts >= 2);
+    assert.match(r.logs[0], /^cholesky: matrix 12×12 not positive definite/);
+    same(r.l.data, (runOp({ op: 'cholesky', a: deficient, eps: 1e-6 }) as CholeskyParts).l.data);
+    await assert.rejects(pool.run({ op: 'cholesky', a: random(2, 3, 1) }), /not square/);
+  } finally {
+    await pool.close();
+  }
 });
 
-test('pool: the portable linalg sends large SVDs to the process pool, with the same bits', async () => {
+test('pool: with its workers gone, jobs run on the calling thread', async () => {
+  const pool = new LinalgPool(1);
+  await pool.close();
+  const a = random(20, 10, 3);
+  same((await svd(pool, a)).s, svdPortable(a, true, false).s);
+});
+
+test('pool: the portable linalg sends large operations to the process pool, with the same bits', async () => {
   const a = random(96, 80, 4); // above the pool threshold (64³ of work)
-  const before = svdPool().jobsDone;
+  const before = linalgPool().jobsDone;
   const got = await portableLinalg().svd(a);
-  assert.equal(svdPool().jobsDone, before + 1);
+  assert.equal(linalgPool().jobsDone, before + 1);
   const want = svdPortable(a, true, false);
   same(got.s, want.s);
   same(got.u?.data, want.u?.data);
   same(got.v?.data, want.v?.data);
+  const logs: string[] = [];
+  const deficient = matmul(random(3, 100, 6), random(3, 100, 6), { transA: true }); // 100³/3 of work
+  const chol = await portableLinalg().cholesky(deficient, { log: (m) => logs.push(m) });
+  assert.equal(linalgPool().jobsDone, before + 2);
+  assert.ok(chol.shift > 0 && logs.length === chol.attempts - 1, 'the shifts are logged here');
+  same((await portableLinalg().matmul(a, a, { transA: true })).data, matmul(a, a, { transA: true }).data);
+  assert.equal(linalgPool().jobsDone, before + 3);
   // A small one stays on this thread.
   await portableLinalg().svd(random(12, 8, 5));
-  assert.equal(svdPool().jobsDone, before + 1);
+  assert.equal(linalgPool().jobsDone, before + 3);
 });

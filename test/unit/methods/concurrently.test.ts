@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mapConcurrently } from '../../../sidecar/methods/concurrently';
+import { factorizationBytes, mapConcurrently, PROJECTIONS_IN_FLIGHT, projectionsInFlight } from '../../../sidecar/methods/concurrently';
 
 test('concurrently: results in the items\' order, never more than the limit running', async () => {
   let running = 0;
@@ -36,4 +36,12 @@ test('concurrently: after a failure no new item starts, and the first error is t
 test('concurrently: empty input and a limit above the item count', async () => {
   assert.deepEqual(await mapConcurrently([], async () => 1), []);
   assert.deepEqual(await mapConcurrently([2, 3], async (x) => x * x, 16), [4, 9]);
+});
+
+test('concurrently: as many projections in flight as fit the memory budget, never fewer than the pool keeps busy', () => {
+  // A 256 × 688 projection's float64 working set is about 17 MiB: all of a layer's fit in 1 GiB.
+  assert.equal(factorizationBytes(256, 688), 8 * (4 * 256 * 688 + 3 * 688 * 688));
+  assert.ok(projectionsInFlight(factorizationBytes(256, 688)) >= 7);
+  // Llama-3-8B's down_proj (4096 × 14336) is GiBs: only the minimum.
+  assert.equal(projectionsInFlight(factorizationBytes(4096, 14336)), PROJECTIONS_IN_FLIGHT);
 });

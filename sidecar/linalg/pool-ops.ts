@@ -1,0 +1,58 @@
+// The operations the linear-algebra pool runs (pool.ts), as plain data in and out so that they
+// cross threads: a worker (pool-worker.ts) and the calling thread (when no worker is left) run
+// them through runOp alike, so a result never depends on where it was computed.
+import { matmul, type Matrix } from './matrix';
+import { svdPortable, type SvdParts } from './svd';
+import { choleskyShifted } from './cholesky';
+import { solveTri, type TriOptions } from './triangular';
+import { refitLeft } from './least-squares';
+
+export type Op =
+  | { op: 'svd'; a: Matrix; vectors: boolean; full: boolean }
+  | { op: 'cholesky'; a: Matrix; eps?: number; maxAttempts?: number }
+  | { op: 'solve'; t: Matrix; b: Matrix; o: TriOptions }
+  | { op: 'matmul'; a: Matrix; b: Matrix; transA?: boolean; transB?: boolean }
+  | { op: 'svdOfProduct'; a: Matrix; b: Matrix }
+  | { op: 'refitLeft'; w: Matrix; b: Matrix; g: Matrix; eps?: number; maxAttempts?: number };
+
+/** logs: the Cholesky shifts' log lines, replayed by the caller. */
+export interface CholeskyParts { l: Matrix; shift: number; attempts: number; logs: string[] }
+export interface RefitParts { u: Matrix; logs: string[] }
+export type OpResult = SvdParts | CholeskyParts | RefitParts | Matrix;
+
+/** Flops-like work of an op, for scheduling the largest first and for keeping small ones local. */
+export function opWork(o: Op): number {
+  switch (o.op) {
+    case 'svd': return o.a.rows * o.a.cols * Math.min(o.a.rows, o.a.cols);
+    case 'cholesky': return o.a.rows ** 3 / 3;
+    case 'solve': return o.t.rows * o.t.rows * (o.o.side === 'right' ? o.b.rows : o.b.cols);
+    case 'matmul': return (o.transA ? o.a.cols : o.a.rows) * (o.transA ? o.a.rows : o.a.cols) * (o.transB ? o.b.rows : o.b.cols);
+    case 'svdOfProduct': return o.a.rows * o.a.cols * o.b.cols + o.a.rows * o.b.cols * Math.min(o.a.rows, o.b.cols);
+    case 'refitLeft': return o.b.rows * o.g.rows * (o.g.rows + o.b.rows + o.w.rows);
+  }
+}
+
+export function runOp(o: Op): OpResult {
+  switch (o.op) {
+    case 'svd': return svdPortable(o.a, o.vectors, o.full);
+    case 'cholesky': {
+      const logs: string[] = [];
+      return { ...choleskyShifted(o.a, { eps: o.eps, maxAttempts: o.maxAttempts, log: (m) => logs.push(m) }), logs };
+    }
+    case 'solve': return solveTri(o.t, o.b, o.o);
+    case 'matmul': return matmul(o.a, o.b, { transA: o.transA, transB: o.transB });
+    case 'svdOfProduct': return svdPortable(matmul(o.a, o.b), true, false);
+    case 'refitLeft': {
+      const logs: string[] = [];
+      return { u: refitLeft(o.w, o.b, o.g, { eps: o.eps, maxAttempts: o.maxAttempts, log: (m) => logs.push(m) }), logs };
+    }
+  }
+}
+
+/** The buffers of a result, transferred back rather than copied. */
+export function resultBuffers(r: OpResult): ArrayBuffer[] {
+  const ms: (Matrix | undefined)[] = 'data' in r ? [r] : 's' in r ? [r.u, r.v] : 'l' in r ? [r.l] : [r.u];
+  const out = ms.flatMap((m) => (m ? [m.data.buffer as ArrayBuffer] : []));
+  if ('s' in r) out.push(r.s.buffer as ArrayBuffer);
+  return out;
+}

@@ -1,0 +1,58 @@
+// The calibration paths (methods/calibration.ts): the original path runs its layers one at a time
+// even when a caller overlaps its calls (SVD-LLM starts the next layer's pass ahead).
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { initBackend } from '../../../sidecar/tensor/backend';
+import { StreamingModel } from '../../../sidecar/model/model';
+import { disposeLayer } from '../../../sidecar/model/layer';
+import { HiddenStates, OriginalPath } from '../../../sidecar/methods/calibration';
+import { tinyModel } from './helpers';
+
+before(async () => { await initBackend('wasm'); });
+
+/** Layer 2's outputs on 20 windows of 16 tokens (three batches), with calls awaited in turn or overlapped. */
+async function layer2Outputs(dir: string, overlap: boolean): Promise<number[]> {
+  const model = await StreamingModel.open(dir);
+  const ids = Int32Array.from({ length: 20 * 16 }, (_, k) => (k * 7919) % 32000);
+  const path = new OriginalPath(model, await HiddenStates.embed(model, ids, 16));
+  const outs: number[] = [];
+  const last = { onLayer: (_: unknown, out: { dataSync(): ArrayLike<number> }) => { outs.push(...Array.from(out.dataSync())); } };
+  try {
+    if (overlap) {
+      // Layer 1 is skipped (as a removed layer is): it runs inside the call for layer 2.
+      const calls = [path.through(0), path.through(2, last)];
+      for (const w of await Promise.all(calls)) disposeLayer(w);
+    } else {
+      disposeLayer(await path.through(0));
+      disposeLayer(await path.through(2, last));
+    }
+    return outs;
+  } finally {
+    path.dispose();
+    await model.close();
+  }
+}
+
+test('original path: overlapping calls run one after another, as awaited calls do', async () => {
+  const m = await tinyModel();
+  const inTurn = await layer2Outputs(m.dir, false);
+  assert.equal(inTurn.length, 20 * 16 * 32);
+  assert.deepEqual(await layer2Outputs(m.dir, true), inTurn);
+});
+
+test('original path: a call for an earlier layer than the last is an error, and later calls still run', async () => {
+  const m = await tinyModel();
+  const model = await StreamingModel.open(m.dir);
+  const path = new OriginalPath(model, await HiddenStates.embed(model, new Int32Array(32).fill(5), 16));
+  try {
+    const first = path.through(1);
+    const early = path.through(0);
+    const later = path.through(2);
+    disposeLayer(await first);
+    await assert.rejects(early, /layer 0 requested after layer 1/);
+    disposeLayer(await later);
+  } finally {
+    path.dispose();
+    await model.close();
+  }
+});
