@@ -15,6 +15,7 @@ export interface Checkpoint {
   readonly files: string[];
   read(name: string): Promise<Float32Array>;
   readRaw(name: string): Promise<Uint8Array>;
+  readRawChunks(name: string, chunkBytes: number): AsyncIterable<Uint8Array>;
   has(name: string): boolean;
   close(): Promise<void>;
 }
@@ -108,6 +109,7 @@ export async function openCheckpoint(dirIn: string): Promise<Checkpoint> {
     dir, config: config as Record<string, unknown>, tensors, sharded: !!weightMap, files: files.map((f) => join(dir, f)),
     read: async (name) => file(name).read(name),
     readRaw: async (name) => file(name).readRaw(name),
+    readRawChunks: (name, chunkBytes) => file(name).readRawChunks(name, chunkBytes),
     has: (name) => tensors.has(name),
     close: async () => { await Promise.all(opened.map((s) => s.close())); },
   };

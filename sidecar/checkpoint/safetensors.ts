@@ -158,6 +158,19 @@ export class SafetensorsFile {
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
+  /** The tensor's stored bytes in pieces of at most chunkBytes: a copy that never holds it whole. */
+  async *readRawChunks(name: string, chunkBytes: number): AsyncGenerator<Uint8Array> {
+    const e = this.entries.get(name);
+    if (!e) throw new CheckpointError(`${basename(this.path)}: no tensor "${name}"`);
+    for (let pos = 0; pos < e.byteLength; pos += chunkBytes) {
+      const buf = Buffer.alloc(Math.min(chunkBytes, e.byteLength - pos));
+      await readExactly(this.fh, buf, e.offset + pos, () => {
+        throw new CheckpointError(`${basename(this.path)}: tensor "${name}" ends early (file changed or truncated)`);
+      });
+      yield buf;
+    }
+  }
+
   async read(name: string): Promise<Float32Array> {
     const e = this.entries.get(name);
     if (!e) throw new CheckpointError(`${basename(this.path)}: no tensor "${name}"`);

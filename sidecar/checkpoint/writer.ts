@@ -2,12 +2,15 @@
 // place only when complete: a crash or cancel never leaves something at `outDir` that looks finished.
 // A failing output location (disk full, read-only, permissions) is an OutputError naming the
 // output and the cause (output-errors.ts), never a bare errno.
-import { copyFile, mkdir, open, readdir, rename, rm, stat, access, writeFile } from 'node:fs/promises';
+// Each tensor's bytes go to disk as soon as it is added (a spool file per shard, copied behind the
+// header when the shard closes), so the writer holds only names, dtypes and shapes in memory,
+// however large the output.
+import { copyFile, mkdir, open, readdir, rename, rm, stat, access, writeFile, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CheckpointError } from './errors';
-import { encode, type DType } from './dtype';
+import { DTYPE_BYTES, encode, type DType } from './dtype';
 import { INDEX_FILE, SINGLE_FILE } from './checkpoint';
 import { ErrorCodes } from '../rpc/protocol';
 import { OutputError } from '../errors';
@@ -15,11 +18,13 @@ import { DESTINATION_CODES, errnoCode, outputFailure, writingTo } from './output
 
 export interface WriterOptions { maxShardBytes?: number; metadata?: Record<string, string> }
 
-interface Pending { name: string; dtype: DType; shape: number[]; bytes: Uint8Array }
+interface Entry { name: string; dtype: DType; shape: number[]; byteLength: number }
 
 export const TEMP_MARK = '.rankwise-tmp-';
-/** Shards are buffered in memory until written, so this also bounds the writer's share of peak memory. */
+/** A shard's data is spooled and then copied behind its header, so this also bounds the extra disk space of that copy. */
 export const DEFAULT_SHARD_BYTES = 2 * 1024 ** 3;
+/** The buffer of the spool-to-shard copy, and the chunk to feed addEncoded in: with one computed tensor's bytes, all the memory the writer holds. */
+export const COPY_CHUNK_BYTES = 1024 ** 2;
 
 /** `.<name>.rankwise-tmp-<pid>-<8 hex>`: the pid says whether the run that writes it is still alive. */
 const tempName = (outDir: string, pid: number) => `.${basename(outDir)}${TEMP_MARK}${pid}-${randomBytes(4).toString('hex')}`;
@@ -58,6 +63,21 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** The element count of a shape, undefined if it is not a list of non-negative integers. */
+const elements = (shape: number[]): number | undefined =>
+  shape.every((d) => Number.isSafeInteger(d) && d >= 0) ? shape.reduce((a, b) => a * b, 1) : undefined;
+
+/** Appends the first `length` bytes of `from` at the current position of `to`, through one bounded buffer. */
+async function appendCopy(to: FileHandle, from: FileHandle, length: number): Promise<void> {
+  const buf = Buffer.allocUnsafe(Math.min(COPY_CHUNK_BYTES, length));
+  for (let pos = 0; pos < length;) {
+    const { bytesRead } = await from.read(buf, 0, Math.min(buf.byteLength, length - pos), pos);
+    if (bytesRead === 0) throw new Error(`CheckpointWriter: spool ends at byte ${pos} of ${length}`);
+    await to.writeFile(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+}
+
 /** The 8-byte length and the JSON header, padded with spaces to 8 bytes, for tensors stored back to back in this order. */
 export function safetensorsHeader(tensors: { name: string; dtype: DType; shape: number[]; byteLength: number }[], metadata: Record<string, string>): Buffer {
   const header: Record<string, unknown> = { __metadata__: metadata };
@@ -75,11 +95,14 @@ export function safetensorsHeader(tensors: { name: string; dtype: DType; shape: 
 }
 
 export class CheckpointWriter {
-  private pending: Pending[] = [];
-  private pendingBytes = 0;
+  /** The open shard: its tensors' entries, their bytes so far, and the spool file holding those bytes. */
+  private entries: Entry[] = [];
+  private shardBytes = 0;
+  private spool?: FileHandle;
   private readonly shards: { file: string; names: string[]; dataBytes: number }[] = [];
   private readonly names = new Set<string>();
-  private closed = false;
+  /** Why no more tensors can be added, once none can. */
+  private closedBy?: string;
 
   private constructor(readonly outDir: string, readonly tempDir: string, private readonly opts: Required<WriterOptions>) {}
 
@@ -97,29 +120,79 @@ export class CheckpointWriter {
     return new CheckpointWriter(outDir, tempDir, { maxShardBytes: opts.maxShardBytes ?? DEFAULT_SHARD_BYTES, metadata: opts.metadata ?? {} });
   }
 
+  /** Encodes the tensor and appends it to the open shard's spool on disk before returning. */
   async add(name: string, shape: number[], data: Float32Array, dtype: DType): Promise<void> {
-    if (this.closed) throw new Error('CheckpointWriter: add after commit or abort');
-    // A repeated name would be a header with a duplicate key, which readers resolve differently.
-    if (this.names.has(name) || name === '__metadata__' || name === '') throw new Error(`CheckpointWriter: tensor name "${name}" is empty, reserved or already added`);
-    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || shape.reduce((a, b) => a * b, 1) !== data.length) {
-      throw new Error(`CheckpointWriter: ${name}: ${data.length} values for shape [${shape.join(', ')}]`);
-    }
-    this.names.add(name);
-    const bytes = encode(dtype, data);
-    if (this.pending.length && this.pendingBytes + bytes.byteLength > this.opts.maxShardBytes) await this.flush();
-    this.pending.push({ name, dtype, shape, bytes });
-    this.pendingBytes += bytes.byteLength;
+    this.checkName(name);
+    if (elements(shape) !== data.length) throw new Error(`CheckpointWriter: ${name}: ${data.length} values for shape [${shape.join(', ')}]`);
+    await this.append(name, shape, dtype, [encode(dtype, data)]);
   }
 
-  /** Writes the buffered tensors as one shard: header, then data in order. */
-  private async flush(): Promise<void> {
-    const head = safetensorsHeader(this.pending.map((p) => ({ ...p, byteLength: p.bytes.byteLength })), { format: 'pt', ...this.opts.metadata });
+  /**
+   * A tensor already in the bytes of its dtype (one copied unchanged from a checkpoint), appended
+   * as they come: chunks of a stored tensor are never held whole.
+   */
+  async addEncoded(name: string, shape: number[], dtype: DType, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+    this.checkName(name);
+    if (elements(shape) === undefined) throw new Error(`CheckpointWriter: ${name}: shape [${shape.join(', ')}] is not a list of sizes`);
+    await this.append(name, shape, dtype, chunks);
+  }
+
+  private checkName(name: string): void {
+    if (this.closedBy) throw new Error(`CheckpointWriter: add after ${this.closedBy}`);
+    // A repeated name would be a header with a duplicate key, which readers resolve differently.
+    if (this.names.has(name) || name === '__metadata__' || name === '') throw new Error(`CheckpointWriter: tensor name "${name}" is empty, reserved or already added`);
+  }
+
+  private async append(name: string, shape: number[], dtype: DType, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+    this.names.add(name);
+    const byteLength = elements(shape)! * DTYPE_BYTES[dtype];
+    try {
+      if (this.entries.length && this.shardBytes + byteLength > this.opts.maxShardBytes) await this.closeShard();
+      const where = `shard ${this.shards.length + 1}`;
+      const spool = this.spool ??= await writingTo(this.outDir, where, () => open(this.spoolPath(), 'w+'));
+      let written = 0;
+      // Only the writes are the output's failures: a chunk that cannot be read fails as its source says.
+      for await (const chunk of chunks) {
+        if (written + chunk.byteLength > byteLength) break;
+        await writingTo(this.outDir, where, () => spool.writeFile(chunk));
+        written += chunk.byteLength;
+      }
+      if (written !== byteLength) throw new Error(`CheckpointWriter: ${name}: not ${byteLength} bytes for shape [${shape.join(', ')}] of ${dtype}`);
+    } catch (e) {
+      // Part of the tensor may be in the spool: the shard can no longer be completed.
+      this.closedBy = 'a failed add';
+      throw e;
+    }
+    this.entries.push({ name, dtype, shape, byteLength });
+    this.shardBytes += byteLength;
+  }
+
+  private spoolPath(): string {
+    return join(this.tempDir, `shard-${this.shards.length}.spool`);
+  }
+
+  /** Writes the open shard's file, header then the spooled data, flushed, and removes the spool. */
+  private async closeShard(): Promise<void> {
+    const head = safetensorsHeader(this.entries, { format: 'pt', ...this.opts.metadata });
     const file = join(this.tempDir, `shard-${this.shards.length}.partial`);
-    await writingTo(this.outDir, `shard ${this.shards.length + 1}`, () => writeSynced(file, head, ...this.pending.map((p) => p.bytes)));
-    const dataBytes = this.pending.reduce((a, p) => a + p.bytes.byteLength, 0);
-    this.shards.push({ file, names: this.pending.map((p) => p.name), dataBytes });
-    this.pending = [];
-    this.pendingBytes = 0;
+    await writingTo(this.outDir, `shard ${this.shards.length + 1}`, async () => {
+      const fh = await open(file, 'w');
+      try {
+        await fh.writeFile(head);
+        if (this.spool) await appendCopy(fh, this.spool, this.shardBytes);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      if (this.spool) {
+        await this.spool.close();
+        this.spool = undefined;
+        await rm(this.spoolPath());
+      }
+    });
+    this.shards.push({ file, names: this.entries.map((e) => e.name), dataBytes: this.shardBytes });
+    this.entries = [];
+    this.shardBytes = 0;
   }
 
   async copyFiles(fromDir: string, names: string[]): Promise<void> {
@@ -147,8 +220,8 @@ export class CheckpointWriter {
 
   /** Completes the checkpoint inside the temporary folder (loadable from `tempDir`), not yet published. */
   async finalize(config: Record<string, unknown>): Promise<string[]> {
-    if (this.closed) throw new Error('CheckpointWriter: finalize after commit or abort');
-    if (this.pending.length || this.shards.length === 0) await this.flush();
+    if (this.closedBy) throw new Error(`CheckpointWriter: finalize after ${this.closedBy}`);
+    if (this.entries.length || this.shards.length === 0) await this.closeShard();
     const n = this.shards.length;
     const finalName = (k: number) => (n === 1 ? SINGLE_FILE : `model-${String(k + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`);
     const files: string[] = [];
@@ -167,7 +240,7 @@ export class CheckpointWriter {
     await writingTo(this.outDir, 'config.json', () => writeSynced(join(this.tempDir, 'config.json'), JSON.stringify(config, null, 2) + '\n'));
     files.push('config.json');
     await writingTo(this.outDir, 'the folder entries', () => syncDir(this.tempDir));
-    this.closed = true;
+    this.closedBy = 'commit or abort';
     return files;
   }
 
@@ -186,8 +259,10 @@ export class CheckpointWriter {
   }
 
   async abort(): Promise<void> {
-    this.closed = true;
-    this.pending = [];
+    this.closedBy = 'commit or abort';
+    this.entries = [];
+    await this.spool?.close().catch(() => undefined);
+    this.spool = undefined;
     await rm(this.tempDir, { recursive: true, force: true });
   }
 }

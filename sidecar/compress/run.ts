@@ -5,7 +5,7 @@
 // Cancellation is checked between phases, tensors and layers (and inside the methods' passes).
 import { basename, join } from 'node:path';
 import { INDEX_FILE, openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint';
-import { CheckpointWriter } from '../checkpoint/writer';
+import { CheckpointWriter, COPY_CHUNK_BYTES } from '../checkpoint/writer';
 import { DTYPE_BYTES, type DType } from '../checkpoint/dtype';
 import { resolveArch, type ResolvedArch } from '../arch/table';
 import { initBackend } from '../tensor/backend';
@@ -112,16 +112,25 @@ export async function compress(plan: Plan, job: Job): Promise<CompressOutcome> {
     // Counted from what is written, so the report cannot drift from the files.
     let paramsAfter = 0;
     let bytesAfter = 0;
+    const count = (shape: number[], dtype: DType) => {
+      const n = shape.reduce((x, y) => x * y, 1);
+      paramsAfter += n;
+      bytesAfter += n * DTYPE_BYTES[dtype];
+    };
     const add = async (name: string, shape: number[], data: Float32Array, dtype: DType) => {
-      paramsAfter += data.length;
-      bytesAfter += data.length * DTYPE_BYTES[dtype];
+      count(shape, dtype);
       await out.add(name, shape, data, dtype);
     };
     const outDtype = (name: string): DType => (plan.dtype === 'keep' ? ckpt.tensors.get(name)!.dtype : plan.dtype) as DType;
     const copy = async (name: string, outName = name) => {
       throwIfAborted(job.signal);
       const t = ckpt.tensors.get(name)!;
-      await add(outName, t.shape, await ckpt.read(name), outDtype(name));
+      const dtype = outDtype(name);
+      if (dtype !== t.dtype) return add(outName, t.shape, await ckpt.read(name), dtype);
+      // Same dtype: the stored bytes as they are, in chunks, never the whole tensor (the embedding
+      // and head are the largest tensors of many models) nor a float32 copy of it.
+      count(t.shape, dtype);
+      await out.addEncoded(outName, t.shape, dtype, ckpt.readRawChunks(name, COPY_CHUNK_BYTES));
     };
     const layerNames = (i: number) => [...ckpt.tensors.keys()].filter((n) => n.startsWith(arch.layer(i)));
     const inLayer = new Set(keptLayers.concat(removed).flatMap(layerNames));

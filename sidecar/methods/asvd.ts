@@ -41,6 +41,7 @@ export class AsvdMethod implements CompressionMethod {
     this.model = await StreamingModel.open(ctx.plan.model);
     const ids = await calibrationWindows(ctx.plan, this.model.arch.dims.context, ctx.job.signal);
     this.original = new OriginalPath(this.model, await HiddenStates.embed(this.model, ids, ctx.plan.calibration.seqLen));
+    this.model.releaseEmbedding(); // from here on only layers run
   }
 
   async layer(ctx: MethodContext, i: number): Promise<Factorization[]> {

@@ -74,6 +74,7 @@ export async function measureInfluence(ctx: MethodContext): Promise<number[]> {
   let states: HiddenStates | undefined;
   try {
     states = await HiddenStates.embed(model, await calibrationWindows(ctx.plan, model.arch.dims.context, ctx.job.signal), ctx.plan.calibration.seqLen);
+    model.releaseEmbedding(); // from here on only layers run
     const out: number[] = [];
     for (let i = 0; i < model.layerCount; i++) {
       ctx.job.progress('calibrate', i, model.layerCount, `Block Influence, layer ${i}`);

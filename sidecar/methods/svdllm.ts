@@ -92,6 +92,8 @@ export class SvdLlmMethod implements CompressionMethod {
       const n = Math.min(this.settings.updateSamples, ctx.plan.calibration.samples);
       this.compressed = await HiddenStates.embed(this.model, ids.subarray(0, n * T), T);
     }
+    // Both paths are embedded; from here on only layers run.
+    this.model.releaseEmbedding();
     ctx.job.log('info', `svd-llm: whitening on ${ctx.plan.calibration.samples} × ${T} tokens` +
       (this.settings.update ? `, update on ${Math.min(this.settings.updateSamples, ctx.plan.calibration.samples)} × ${T}` : ', no update (SVD-LLM(W))'));
   }
@@ -164,6 +166,8 @@ export class SvdLlmMethod implements CompressionMethod {
     }
   }
 
+  /** Starts layer i's whitening pass now. Its weights are then resident beside the current layer's
+   *  until that one finishes: two layers' weights at the peak instead of one, for the overlap. */
   private whiteningAhead(ctx: MethodContext, i: number): void {
     if (i >= ctx.arch.dims.layers) return;
     const done = this.whiteningPass(ctx, i);

@@ -1,5 +1,6 @@
-// The model run one decoder layer at a time (DESIGN.md "Checkpoints"): the embedding, final norm and
-// head stay resident; a decoder layer's weights are read from the checkpoint when it runs and
+// The model run one decoder layer at a time (DESIGN.md "Checkpoints"): the embedding and final norm
+// stay resident, the head from its first use (callers that only run layers, the calibration
+// methods, never load it); a decoder layer's weights are read from the checkpoint when it runs and
 // released after, so peak memory is one layer plus the activations whatever the depth.
 import * as tf from '@tensorflow/tfjs-core';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint';
@@ -22,22 +23,27 @@ export interface ForwardOptions {
 }
 
 export class StreamingModel {
+  readonly vocabSize: number;
+  /** Undefined once released (releaseEmbedding). */
+  private embedding?: tf.Tensor2D;
+  private positions?: tf.Tensor2D;
+  /** lm_head transposed, [hidden, vocab]: a plain matMul (see linear.ts); for a tied head a second copy. Read on first use. */
+  private head?: Promise<tf.Tensor2D>;
+
   private constructor(
     readonly ckpt: Checkpoint,
     readonly arch: ResolvedArch,
-    private readonly embedding: tf.Tensor2D,
-    private readonly positions: tf.Tensor2D | undefined,
+    embedding: tf.Tensor2D,
+    positions: tf.Tensor2D | undefined,
     private readonly norm: { w: tf.Tensor1D; b?: tf.Tensor1D },
-    /** lm_head transposed, [hidden, vocab]: a plain matMul (see linear.ts); for a tied head a second copy. */
-    private readonly head: tf.Tensor2D,
-  ) {}
+  ) {
+    this.embedding = embedding;
+    this.positions = positions;
+    this.vocabSize = embedding.shape[0];
+  }
 
   get layerCount(): number {
     return this.arch.dims.layers;
-  }
-
-  get vocabSize(): number {
-    return this.embedding.shape[0];
   }
 
   static async open(dir: string): Promise<StreamingModel> {
@@ -70,10 +76,7 @@ export class StreamingModel {
       const embedding = await t2(`${arch.embed}.weight`);
       const positions = arch.positions ? await t2(`${arch.positions}.weight`) : undefined;
       const norm = { w: await t1(`${arch.finalNorm}.weight`), b: ckpt.has(`${arch.finalNorm}.bias`) ? await t1(`${arch.finalNorm}.bias`) : undefined };
-      // An untied head is transposed on the host: transposing on the device would hold it twice,
-      // and the wasm heap keeps its high-water mark for the rest of the process.
-      const head = arch.tied ? tf.transpose(embedding) as tf.Tensor2D : await headTransposed(ckpt, `${arch.lmHead}.weight`);
-      return new StreamingModel(ckpt, arch, embedding, positions, norm, head);
+      return new StreamingModel(ckpt, arch, embedding, positions, norm);
     } catch (e) {
       held.forEach((t) => t.dispose());
       throw e;
@@ -82,14 +85,26 @@ export class StreamingModel {
 
   /** ids [batch·seqLen] (batch windows of seqLen, row-major) → hidden states [batch, seqLen, hidden]. */
   async embed(ids: Int32Array, batch: number, seqLen: number): Promise<tf.Tensor3D> {
+    const { embedding, positions } = this;
+    if (!embedding) throw new Error('embed: the embedding was released');
     if (ids.length !== batch * seqLen) throw new Error(`embed: ${ids.length} ids for ${batch}×${seqLen}`);
     const V = this.vocabSize;
     for (const id of ids) if (!(id >= 0 && id < V)) throw new Error(`embed: token id ${id} outside the vocabulary of ${V}`);
-    if (this.positions && seqLen > this.positions.shape[0]) throw new Error(`embed: sequence length ${seqLen} exceeds the ${this.positions.shape[0]} learned positions`);
+    if (positions && seqLen > positions.shape[0]) throw new Error(`embed: sequence length ${seqLen} exceeds the ${positions.shape[0]} learned positions`);
     return tf.tidy(() => {
-      const e = tf.reshape(tf.gather(this.embedding, tf.tensor1d(ids, 'int32')), [batch, seqLen, -1]) as tf.Tensor3D;
-      return (this.positions ? tf.add(e, tf.slice(this.positions, [0, 0], [seqLen, -1])) : e) as tf.Tensor3D;
+      const e = tf.reshape(tf.gather(embedding, tf.tensor1d(ids, 'int32')), [batch, seqLen, -1]) as tf.Tensor3D;
+      return (positions ? tf.add(e, tf.slice(positions, [0, 0], [seqLen, -1])) : e) as tf.Tensor3D;
     });
+  }
+
+  /**
+   * Frees the token (and position) embedding, for a caller that has embedded all it will and then
+   * only runs layers: its memory goes to the layers' activations instead. embed() throws after.
+   */
+  releaseEmbedding(): void {
+    this.embedding?.dispose();
+    this.positions?.dispose();
+    this.embedding = this.positions = undefined;
   }
 
   /** Layer i's weights, read now; the caller releases them with disposeLayer. */
@@ -133,17 +148,19 @@ export class StreamingModel {
   /** Final norm + lm_head: [B, T, hidden] → logits [B, T, vocab]. Materialises all of them: for short inputs. */
   async logits(h: tf.Tensor3D): Promise<tf.Tensor3D> {
     const [B, T, H] = h.shape;
-    return tf.tidy(() => tf.reshape(tf.matMul(this.finalNorm(tf.reshape(h, [B * T, H]) as tf.Tensor2D), this.head), [B, T, this.vocabSize]) as tf.Tensor3D);
+    const head = await this.loadHead();
+    return tf.tidy(() => tf.reshape(tf.matMul(this.finalNorm(tf.reshape(h, [B * T, H]) as tf.Tensor2D), head), [B, T, this.vocabSize]) as tf.Tensor3D);
   }
 
   /** Summed next-token NLL and prediction count, never holding more than LOGIT_ROWS rows of logits. */
   async nll(h: tf.Tensor3D, ids: Int32Array): Promise<{ sum: number; count: number }> {
     const { rows, targets } = predictionRows(h.shape[0], h.shape[1], ids);
+    const head = await this.loadHead();
     const flat = tf.reshape(h, [h.shape[0] * h.shape[1], h.shape[2]]) as tf.Tensor2D;
     let sum = 0;
     try {
       for (let s = 0; s < rows.length; s += LOGIT_ROWS) {
-        const part = tf.tidy(() => this.chunkNll(flat, rows.subarray(s, s + LOGIT_ROWS), targets.subarray(s, s + LOGIT_ROWS)));
+        const part = tf.tidy(() => this.chunkNll(head, flat, rows.subarray(s, s + LOGIT_ROWS), targets.subarray(s, s + LOGIT_ROWS)));
         sum += (await part.data())[0];
         part.dispose();
       }
@@ -153,18 +170,26 @@ export class StreamingModel {
     return { sum, count: rows.length };
   }
 
-  private chunkNll(flat: tf.Tensor2D, rows: Int32Array, targets: Int32Array): tf.Scalar {
+  private chunkNll(head: tf.Tensor2D, flat: tf.Tensor2D, rows: Int32Array, targets: Int32Array): tf.Scalar {
     const x = this.finalNorm(tf.gather(flat, tf.tensor1d(rows, 'int32')) as tf.Tensor2D);
-    const target = tf.sum(tf.mul(x, tf.transpose(tf.gather(this.head, tf.tensor1d(targets, 'int32'), 1))), -1);
-    return tf.sum(tf.sub(tf.logSumExp(tf.matMul(x, this.head), -1), target)) as tf.Scalar;
+    const target = tf.sum(tf.mul(x, tf.transpose(tf.gather(head, tf.tensor1d(targets, 'int32'), 1))), -1);
+    return tf.sum(tf.sub(tf.logSumExp(tf.matMul(x, head), -1), target)) as tf.Scalar;
+  }
+
+  /**
+   * The head, read on first use. Transposed on the host, also when tied to the embedding: on the
+   * device it would be held twice, and the wasm heap keeps its high-water mark for the process.
+   */
+  private loadHead(): Promise<tf.Tensor2D> {
+    this.head ??= headTransposed(this.ckpt, `${this.arch.tied ? this.arch.embed : this.arch.lmHead}.weight`);
+    return this.head;
   }
 
   async close(): Promise<void> {
-    this.embedding.dispose();
-    this.positions?.dispose();
+    this.releaseEmbedding();
     this.norm.w.dispose();
     this.norm.b?.dispose();
-    this.head.dispose();
+    (await this.head?.catch(() => undefined))?.dispose();
     await this.ckpt.close();
   }
 }

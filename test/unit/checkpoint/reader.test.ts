@@ -27,6 +27,11 @@ async function assertMatches(dir: string, fx: Awaited<ReturnType<typeof makeChec
       assert.deepEqual(ck.tensors.get(name)!.shape, t.shape, name);
       // Exact (tolerance 0): the fixture's values are the stored values.
       assert.deepEqual(await ck.read(name), t.data, name);
+      // In chunks of at most 100 bytes (the last one shorter), the same bytes.
+      const chunks: Uint8Array[] = [];
+      for await (const c of ck.readRawChunks(name, 100)) chunks.push(c);
+      assert.ok(chunks.slice(0, -1).every((c) => c.byteLength === 100) && chunks.at(-1)!.byteLength <= 100, name);
+      assert.deepEqual(Buffer.concat(chunks), Buffer.from(await ck.readRaw(name)), name);
     }
   } finally {
     await ck.close();

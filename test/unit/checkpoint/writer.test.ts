@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CheckpointWriter } from '../../../sidecar/checkpoint/writer';
 import { openCheckpoint } from '../../../sidecar/checkpoint/checkpoint';
@@ -84,6 +84,19 @@ test('an existing outDir is refused, before and at commit; an unusable parent is
   assert.deepEqual(readdirSync(parent).sort(), ['file', 'race', 'taken']);
 });
 
+test('addEncoded refuses bytes that do not fill the shape; after a failed add only abort() is left', async (t) => {
+  const parent = tempDir(t, 'w');
+  for (const bytes of [8, 16]) {
+    const w = await CheckpointWriter.create(join(parent, `out-${bytes}`));
+    await w.add('a', [2], new Float32Array(2), 'F32');
+    await assert.rejects(w.addEncoded('d', [3], 'F32', [new Uint8Array(bytes)]), /d: not 12 bytes for shape \[3\] of F32/);
+    await assert.rejects(w.add('e', [1], new Float32Array(1), 'F32'), /add after a failed add/);
+    await assert.rejects(w.commit({}), /finalize after a failed add/);
+    await w.abort();
+  }
+  assert.deepEqual(readdirSync(parent), []);
+});
+
 test('add refuses duplicate names and shapes that do not match the data', async (t) => {
   const w = await CheckpointWriter.create(join(tempDir(t, 'w'), 'out'));
   await w.add('a', [2], new Float32Array(2), 'F32');
@@ -109,6 +122,7 @@ test('a tiny maxShardBytes gives Hugging Face shard names, an index, padded head
   // e (64 B) + f (20 B) fit in 100; adding g (40 B) would not; h (160 B) is alone though too big; then i.
   const shardNames = ['model-00001-of-00004.safetensors', 'model-00002-of-00004.safetensors', 'model-00003-of-00004.safetensors', 'model-00004-of-00004.safetensors'];
   assert.deepEqual(files, [...shardNames, 'model.safetensors.index.json', 'config.json']);
+  assert.deepEqual(readdirSync(out).sort(), [...files].sort(), 'no spool file is left');
   const index = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8'));
   assert.deepEqual(index.weight_map, { e: shardNames[0], f: shardNames[0], g: shardNames[1], h: shardNames[2], i: shardNames[3] });
   assert.equal(index.metadata.total_size, 64 + 20 + 40 + 160 + 12);
@@ -157,4 +171,30 @@ test('numpy reads what the writer wrote (single file and sharded), bit for bit, 
       ours.forEach((v, i) => assert.ok(Number.isNaN(v) ? Number.isNaN(theirs[i]) : Object.is(v, theirs[i]), `${x.name}[${i}]: ${v} vs ${theirs[i]}`));
     }
   }
+});
+
+test('every tensor is on disk when add() returns: the writer holds no tensor bytes, however large its shard', async (t) => {
+  const parent = tempDir(t, 'w');
+  // The default shard size (2 GiB): nothing here fills a shard, so only streaming puts bytes on disk.
+  const w = await CheckpointWriter.create(join(parent, 'out'));
+  const onDisk = () => readdirSync(w.tempDir).reduce((a, f) => a + statSync(join(w.tempDir, f)).size, 0);
+  const x = randomValues(1000, 3, 1);
+  await w.add('a', [10, 100], x, 'F32');
+  assert.equal(onDisk(), 4000);
+  await w.add('b', [1000], x, 'BF16');
+  assert.equal(onDisk(), 6000);
+  // Bytes already in their dtype go as given, chunk by chunk: the same file as add() of their values.
+  const f16 = encode('F16', x);
+  await w.addEncoded('c', [1000], 'F16', [f16.subarray(0, 1500), f16.subarray(1500)]);
+  assert.equal(onDisk(), 8000);
+  await w.commit({});
+  const ck = await openCheckpoint(join(parent, 'out'));
+  assert.deepEqual(await ck.read('c'), decode('F16', encode('F16', x)));
+  await ck.close();
+  const viaAdd = await CheckpointWriter.create(join(parent, 'again'));
+  await viaAdd.add('a', [10, 100], x, 'F32');
+  await viaAdd.add('b', [1000], x, 'BF16');
+  await viaAdd.add('c', [1000], x, 'F16');
+  await viaAdd.commit({});
+  assert.deepEqual(readFileSync(join(parent, 'again', 'model.safetensors')), readFileSync(join(parent, 'out', 'model.safetensors')));
 });

@@ -6,6 +6,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../sidecar/tensor/backend';
 import { openCheckpoint } from '../../../sidecar/checkpoint/checkpoint';
 import { StreamingModel } from '../../../sidecar/model/model';
@@ -174,6 +175,33 @@ test('layer removal: lowest Block Influence goes, layers renumbered, "auto" reac
   const list = validatePlan({ model: m.dir, output: join(m.root, 'l'), method: 'layer-removal', removeLayers: [2] }, m.root);
   assert.deepEqual((await compress(list, silentJob)).report.removedLayers, [2]);
   assert.equal(JSON.parse(readFileSync(join(m.root, 'l', 'config.json'), 'utf8')).rankwise.removed_layers[0], 2);
+});
+
+test('between layers a calibrating method holds only its calibration states and the final norm (SVD-LLM: and the layer its pass ahead read): no embedding, no head', async () => {
+  const m = await tinyModel();
+  const H = 32;
+  const states = (windows: number) => windows * T * H * 4;
+  // q, o 32×32; k, v 16×32; gate, up 48×32; down 32×48; two norms: float32.
+  const layer = 4 * (2 * 32 * 32 + 2 * 16 * 32 + 3 * 48 * 32 + 2 * 32);
+  // Layer removal measures Block Influence layer by layer in prepare(); the others stream in layer().
+  const cases = [
+    { method: 'svd-llm', 'svd-llm': { updateSamples: 4 }, between: 'factorize', bytes: states(16 + 4), ahead: layer },
+    { method: 'asvd', between: 'factorize', bytes: states(16), ahead: 0 },
+    { method: 'layer-removal', 'layer-removal': { layers: 1 }, between: 'calibrate', bytes: states(16), ahead: 0 },
+  ];
+  for (const { between, bytes, ahead, ...extra } of cases) {
+    const plan = validatePlan({ model: m.dir, output: join(m.root, `mem-${extra.method}`), ratio: 0.4, calibration: { data: m.text, samples: 16, seqLen: T, seed: 3 }, ...extra }, m.root);
+    const base = tf.memory().numBytes;
+    const held: number[] = [];
+    await compress(plan, { ...silentJob, progress: (phase, _done, _total, message) => {
+      if (phase === between && (between === 'factorize' || message?.startsWith('Block Influence'))) held.push(tf.memory().numBytes - base);
+    } });
+    assert.ok(held.length >= 3, `${extra.method}: ${held.length} points between layers`);
+    // SVD-LLM's whitening pass for layer i+1 runs during layer i: its weights may be resident, no more.
+    const allowed = new Set([bytes + H * 4, bytes + H * 4 + ahead]);
+    assert.equal(held[0], bytes + H * 4, `${extra.method}: before the first layer`);
+    assert.ok(held.every((b) => allowed.has(b)), `${extra.method}: bytes resident between layers ${held.join(', ')}, allowed ${[...allowed].join(', ')}`);
+  }
 });
 
 test('plan errors: missing calibration text, unknown or invalid method settings', async () => {

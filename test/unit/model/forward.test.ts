@@ -128,6 +128,40 @@ test('streaming: peak tensor memory is one layer plus activations, whatever the 
   assert.equal(peaks[1], peaks[0], `peak bytes ${peaks}`);
 });
 
+test('the head is read at its first use, once; a released embedding frees its memory and cannot embed', async () => {
+  for (const tied of [false, true]) {
+    const dir = join(tempDir('head'), 'm');
+    await makeCheckpoint(dir, { family: 'llama', layers: 2, hidden: 32, heads: 4, kvHeads: 2, intermediate: 40, vocab: 64, context: 32, tied, seed: 9 });
+    const windows = [Array.from({ length: 12 }, (_, i) => (i * 7) % 64)];
+    const fresh = await StreamingModel.open(dir);
+    const expected = await forwardLogits(fresh, windows);
+    await fresh.close();
+
+    const model = await StreamingModel.open(dir);
+    try {
+      const reads: string[] = [];
+      const read = model.ckpt.read;
+      model.ckpt.read = (name) => { reads.push(name); return read(name); };
+      const headName = tied ? 'model.embed_tokens.weight' : 'lm_head.weight';
+      const h0 = await model.embed(Int32Array.from(windows.flat()), 1, 12);
+      const h = await model.forward(h0);
+      assert.ok(!reads.includes(headName), 'embedding and layers alone never read the head');
+      const before = tf.memory().numBytes;
+      model.releaseEmbedding();
+      assert.equal(before - tf.memory().numBytes, 64 * 32 * 4, 'the embedding is freed');
+      await assert.rejects(model.embed(Int32Array.of(1), 1, 1), /embedding was released/);
+      // The head does not depend on the embedding tensor (a tied one is read again from the file).
+      const lg = await model.logits(h);
+      assert.deepEqual(await lg.data(), expected);
+      await model.nll(h, Int32Array.from(windows.flat()));
+      tf.dispose([h0, h, lg]);
+      assert.equal(reads.filter((n) => n === headName).length, 1, `${tied ? 'tied' : 'untied'}: head read once`);
+    } finally {
+      await model.close();
+    }
+  }
+});
+
 test('forward() with hooks sees every layer and site; hidden states before and after chain', async () => {
   const dir = join(tempDir('hooks'), 'm');
   await makeCheckpoint(dir, { family: 'gpt2', layers: 3, hidden: 16, heads: 2, vocab: 32, context: 16, seed: 5 });
