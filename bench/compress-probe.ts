@@ -1,10 +1,11 @@
 // Finer phases of a compress() run than its report's (load, calibrate, factorize, write), without
 // touching the method: the bench wraps the shared objects the method calls through (GramCollector,
-// the calibration paths' prototypes) with timers. tfjs-wasm runs its kernels synchronously and the
-// method awaits one forward pass at a time, so the wrapped calls nest like a call stack and each
-// phase gets its self time (a forward's time excludes its Gram hooks'). The linear algebra is not
-// wrapped: a layer's projections are factorized concurrently (methods/concurrently.ts), so their
-// calls overlap and have no self time; the bench reports them as the rest of the factorize phase.
+// the calibration paths' prototypes) with timers, each phase getting its self time (a forward's
+// time excludes its Gram hooks'). Approximate since SVD-LLM overlaps its work: the linear algebra
+// runs on the worker pool during the forward passes (so it is not wrapped, and the bench reports
+// the rest of the factorize phase as time spent waiting on it), and the next layer's whitening
+// pass interleaves with the update path's batches, so each of those two forward phases also
+// counts some of the other's.
 import { GramCollector } from '../sidecar/stats/gram';
 import { HiddenStates, OriginalPath } from '../sidecar/methods/calibration';
 
