@@ -81,7 +81,14 @@ export class LinalgPool {
 
   /** size workers (default: one per core, at most 4), started now. */
   constructor(readonly size = POOL_SIZE) {
-    for (let i = 0; i < size; i++) this.workers.push(new PoolWorker((w, r) => this.reply(w, r), (w, e) => this.failed(w, e)));
+    for (let i = 0; i < size; i++) {
+      try {
+        this.workers.push(new PoolWorker((w, r) => this.reply(w, r), (w, e) => this.failed(w, e)));
+      } catch {
+        // A worker that cannot even be created (no threads here) leaves its jobs to the others, or
+        // to the calling thread.
+      }
+    }
   }
 
   async close(): Promise<void> {
