@@ -1,14 +1,18 @@
 // Portable SVD against numpy/LAPACK on the same machine in the same run (issue #4's bench).
 // Run: node scripts/build.mjs --tests && node out/bench/linalg.js [--big]
-// --big adds 4096×14336 (Llama-3-8B MLP), ours only: minutes, and reports peak memory.
+// --big adds 4096×14336 (Llama-3-8B MLP), ours only: minutes, and reports peak memory;
+// --no-table skips the comparison table (for a --big run alone); --phases times svd.ts's stages at 1024².
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { svdPortable } from '../sidecar/linalg/svd';
 import { matrix, type Matrix } from '../sidecar/linalg/matrix';
+import { applyP, applyQ, bidiagonalize } from '../sidecar/linalg/bidiagonal';
+import { bidiagonalQr } from '../sidecar/linalg/bidiagonal-qr';
 
 const ROOT = resolve(__dirname.replace(/[\\/]out[\\/].*$/, ''));
 const shapes: [number, number][] = [[256, 256], [512, 512], [1024, 1024], [2048, 2048], [1024, 4096]];
 const big = process.argv.includes('--big');
+const table = !process.argv.includes('--no-table');
 
 function gaussian(m: number, n: number, seed: number): Matrix {
   // xorshift + Box–Muller: reproducible without a dependency.
@@ -29,22 +33,45 @@ function seconds(f: () => void, reps: number): number {
   return best;
 }
 
-// numpy first, pinned to the same two threads we have (this implementation is single-threaded).
-const env = { ...process.env, OPENBLAS_NUM_THREADS: '2', OMP_NUM_THREADS: '2', MKL_NUM_THREADS: '2' };
-const py = spawnSync('/usr/bin/python3', [join(ROOT, 'bench', 'linalg_numpy.py'), ...shapes.map(([m, n]) => `${m}x${n}`)], { env, encoding: 'utf8' });
-if (py.status !== 0) throw new Error(`numpy side failed: ${py.stderr}`);
-const lapack = JSON.parse(py.stdout) as { numpy: string; blas: unknown; results: Record<string, { vectors: number; values: number }> };
-console.log(`numpy ${lapack.numpy}, BLAS: ${JSON.stringify(lapack.blas)}`);
-console.log(`ours: portable float64 JavaScript, 1 thread, Node ${process.version}`);
-console.log('shape        | vectors: ours s  LAPACK s  ratio | values only: ours s  LAPACK s  ratio');
-for (const [m, n] of shapes) {
-  const a = gaussian(m, n, m * 31 + n);
-  const reps = m * n <= 512 * 512 ? 3 : 1;
-  const ours = { vectors: seconds(() => svdPortable(a, true, false), reps), values: seconds(() => svdPortable(a, false, false), reps) };
-  const ref = lapack.results[`${m}x${n}`];
-  const cell = (o: number, r: number) => `${o.toFixed(3).padStart(8)} ${r.toFixed(3).padStart(9)} ${(o / r).toFixed(1).padStart(6)}`;
-  console.log(`${`${m}×${n}`.padEnd(12)} | ${cell(ours.vectors, ref.vectors)}  | ${cell(ours.values, ref.values)}`);
+function compare(): void {
+  // numpy first, pinned to the same two threads we have (this implementation is single-threaded).
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: '2', OMP_NUM_THREADS: '2', MKL_NUM_THREADS: '2' };
+  const py = spawnSync('/usr/bin/python3', [join(ROOT, 'bench', 'linalg_numpy.py'), ...shapes.map(([m, n]) => `${m}x${n}`)], { env, encoding: 'utf8' });
+  if (py.status !== 0) throw new Error(`numpy side failed: ${py.stderr}`);
+  const lapack = JSON.parse(py.stdout) as { numpy: string; blas: unknown; results: Record<string, { vectors: number; values: number }> };
+  console.log(`numpy ${lapack.numpy}, BLAS: ${JSON.stringify(lapack.blas)}`);
+  console.log(`ours: portable float64 JavaScript, 1 thread, Node ${process.version}`);
+  console.log('shape        | vectors: ours s  LAPACK s  ratio | values only: ours s  LAPACK s  ratio');
+  for (const [m, n] of shapes) {
+    const a = gaussian(m, n, m * 31 + n);
+    const reps = m * n <= 512 * 512 ? 3 : 1;
+    const ours = { vectors: seconds(() => svdPortable(a, true, false), reps), values: seconds(() => svdPortable(a, false, false), reps) };
+    const ref = lapack.results[`${m}x${n}`];
+    const cell = (o: number, r: number) => `${o.toFixed(3).padStart(8)} ${r.toFixed(3).padStart(9)} ${(o / r).toFixed(1).padStart(6)}`;
+    console.log(`${`${m}×${n}`.padEnd(12)} | ${cell(ours.vectors, ref.vectors)}  | ${cell(ours.values, ref.values)}`);
+  }
 }
+
+/** Where an SVD with vectors spends its time (svd.ts's three stages), on a square Gaussian matrix. */
+function phases(n: number): void {
+  const xt = gaussian(n, n, 11).data;
+  const eye = () => matrix(n, n, Float64Array.from({ length: n * n }, (_, k) => (k % (n + 1) === 0 ? 1 : 0))).data;
+  let t = performance.now();
+  const lap = () => { const s = (performance.now() - t) / 1000; t = performance.now(); return s.toFixed(2); };
+  const bd = bidiagonalize(xt, n, n);
+  const b = lap();
+  const ub = eye();
+  const vb = eye();
+  t = performance.now();
+  bidiagonalQr(Float64Array.from(bd.d), Float64Array.from(bd.e), ub, vb);
+  const q = lap();
+  applyQ(bd, ub, n);
+  applyP(bd, vb, n);
+  console.log(`${n}×${n} with vectors, by stage: bidiagonalisation ${b} s, bidiagonal QR with rotations of both bases ${q} s, reflectors applied to them ${lap()} s`);
+}
+
+if (table) compare();
+if (process.argv.includes('--phases')) phases(1024);
 if (big) {
   const [m, n] = [4096, 14336];
   const a = gaussian(m, n, 7);

@@ -7,7 +7,7 @@ import { POOL_SIZE } from '../linalg/pool';
 /** One more than the pool's workers: the calling thread has work while every worker is busy. */
 export const PROJECTIONS_IN_FLIGHT = POOL_SIZE + 1;
 /** The float64 copies that projections in flight may hold together. */
-const IN_FLIGHT_BYTES = 2 ** 30;
+const IN_FLIGHT_BYTES = 2 ** 28;
 
 /** Float64 working set of factorizing an m × n projection against n × n statistics: W, W S, U and
  *  V (m·n each at most), S and a Gram (n² each), and a product of that size. */

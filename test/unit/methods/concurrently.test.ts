@@ -39,7 +39,7 @@ test('concurrently: empty input and a limit above the item count', async () => {
 });
 
 test('concurrently: as many projections in flight as fit the memory budget, never fewer than the pool keeps busy', () => {
-  // A 256 × 688 projection's float64 working set is about 17 MiB: all of a layer's fit in 1 GiB.
+  // A 256 × 688 projection's float64 working set is about 17 MiB: all of a layer's fit in 256 MiB.
   assert.equal(factorizationBytes(256, 688), 8 * (4 * 256 * 688 + 3 * 688 * 688));
   assert.ok(projectionsInFlight(factorizationBytes(256, 688)) >= 7);
   // Llama-3-8B's down_proj (4096 × 14336) is GiBs: only the minimum.
