@@ -112,6 +112,9 @@ export class SvdLlmMethod implements CompressionMethod {
       // at once (up to a memory budget), while this thread runs the update path's capture pass
       // (whose Grams only the updates need) and then the next layer's whitening pass: the
       // original path does not depend on this layer's factors.
+      // One float64 copy of each site's update Gram, shared by the projections that read it.
+      const updateGrams = new Map<InputSite, Matrix>();
+      const updateGram = (site: InputSite) => updateGrams.get(site) ?? updateGrams.set(site, gramMatrix(upd, site)).get(site)!;
       let captured!: () => void;
       const capture = new Promise<void>((resolve) => { captured = resolve; });
       const bytes = Math.max(0, ...targets.map((t) => {
@@ -124,7 +127,7 @@ export class SvdLlmMethod implements CompressionMethod {
         const W = fromFloat32(wd.rows, wd.cols, wd.data);
         const t = await whitenedTruncation(W, chol.get(spec.input)!, rank);
         await capture;
-        const u = this.compressed ? await updatedU(W, t.v, gramMatrix(upd, spec.input), { eps: settings.eps, log: (m) => log(`${name} update: ${m}`) }) : t.u;
+        const u = this.compressed ? await updatedU(W, t.v, updateGram(spec.input), { eps: settings.eps, log: (m) => log(`${name} update: ${m}`) }) : t.u;
         const f: Factorization = { name, shape: [W.rows, W.cols], rank, u: toFloat32(u), v: toFloat32(t.v), keptEnergy: t.keptEnergy, kept: t.kept };
         return { key: spec.key, f };
       }, projectionsInFlight(bytes));
