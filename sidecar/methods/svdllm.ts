@@ -111,12 +111,11 @@ export class SvdLlmMethod implements CompressionMethod {
       // Each projection's whitened SVD and update run as jobs on the worker pool, all of the layer's
       // at once (up to a memory budget), while this thread runs the update path's capture pass
       // (whose Grams only the updates need) and then the next layer's whitening pass: the
-      // original path does not depend on this layer's factors.
-      // One float64 copy of each site's update Gram, shared by the projections that read it.
-      const updateGrams = new Map<InputSite, Matrix>();
-      const updateGram = (site: InputSite) => updateGrams.get(site) ?? updateGrams.set(site, gramMatrix(upd, site)).get(site)!;
-      let captured!: () => void;
-      const capture = new Promise<void>((resolve) => { captured = resolve; });
+      // original path does not depend on this layer's factors. The capture pass settles `updateGrams`
+      // with one float64 copy of each site's Gram, shared by the projections that read it.
+      let gate!: { resolve: (g: Map<InputSite, Matrix>) => void; reject: (e: unknown) => void };
+      const updateGrams = new Promise<Map<InputSite, Matrix>>((resolve, reject) => { gate = { resolve, reject }; });
+      updateGrams.catch(() => {}); // a projection that failed earlier never awaits it
       const bytes = Math.max(0, ...targets.map((t) => {
         const [m, n] = ctx.ckpt.tensors.get(`${t.name}.weight`)!.shape;
         return factorizationBytes(m, n);
@@ -126,14 +125,19 @@ export class SvdLlmMethod implements CompressionMethod {
         const wd = await readProjection(ctx.ckpt, name, spec.transposed);
         const W = fromFloat32(wd.rows, wd.cols, wd.data);
         const t = await whitenedTruncation(W, chol.get(spec.input)!, rank);
-        await capture;
-        const u = this.compressed ? await updatedU(W, t.v, updateGram(spec.input), { eps: settings.eps, log: (m) => log(`${name} update: ${m}`) }) : t.u;
+        const grams = await updateGrams;
+        const u = this.compressed ? await updatedU(W, t.v, grams.get(spec.input)!, { eps: settings.eps, log: (m) => log(`${name} update: ${m}`) }) : t.u;
         const f: Factorization = { name, shape: [W.rows, W.cols], rank, u: toFloat32(u), v: toFloat32(t.v), keptEnergy: t.keptEnergy, kept: t.kept };
         return { key: spec.key, f };
       }, projectionsInFlight(bytes));
       projections.catch(() => {}); // awaited below, unless the capture pass fails first
-      if (this.compressed && targets.length) await this.compressed.run(model.arch, w, { onInput: upd.onInput, advance: false, signal });
-      captured();
+      const capture = (async () => {
+        if (!this.compressed || !targets.length) return new Map<InputSite, Matrix>();
+        await this.compressed.run(model.arch, w, { onInput: upd.onInput, advance: false, signal });
+        return new Map(sites.map((site) => [site, gramMatrix(upd, site)]));
+      })();
+      capture.then(gate.resolve, gate.reject);
+      await capture;
       this.whiteningAhead(ctx, i + 1);
       const out = await projections;
       if (this.compressed) {
