@@ -18,77 +18,74 @@ function random(rows: number, cols: number, seed: number): Matrix {
 const same = (x: Float64Array | undefined, y: Float64Array | undefined) => assert.deepEqual(Array.from(x ?? []), Array.from(y ?? []));
 const svd = (pool: LinalgPool, a: Matrix, o: { vectors?: boolean; full?: boolean } = {}) =>
   pool.run({ op: 'svd', a, vectors: o.vectors ?? true, full: o.full ?? false }) as Promise<SvdParts>;
+const sameSvd = (got: SvdParts, want: SvdParts) => {
+  same(got.s, want.s);
+  same(got.u?.data, want.u?.data);
+  same(got.v?.data, want.v?.data);
+};
 
-test('pool: concurrent SVDs equal the portable SVD bit for bit, in the order asked', async () => {
-  const pool = new LinalgPool(2);
+/** Runs f with a pool of `size` workers, closed after. */
+async function withPool(size: number, f: (pool: LinalgPool) => Promise<void>): Promise<void> {
+  const pool = new LinalgPool(size);
   try {
-    const shapes: [number, number][] = [[40, 24], [24, 40], [33, 33], [64, 16], [16, 64], [50, 30]];
-    const inputs = shapes.map(([m, n], i) => random(m, n, i + 1));
-    const got = await Promise.all(inputs.map((a) => svd(pool, a)));
-    for (const [i, a] of inputs.entries()) {
-      const want = svdPortable(a, true, false);
-      same(got[i].s, want.s);
-      same(got[i].u?.data, want.u?.data);
-      same(got[i].v?.data, want.v?.data);
-      assert.deepEqual([got[i].u?.rows, got[i].u?.cols, got[i].v?.rows, got[i].v?.cols], [want.u?.rows, want.u?.cols, want.v?.rows, want.v?.cols]);
-    }
-    // The caller's matrix is copied, not transferred away.
-    assert.equal(inputs[0].data.length, 40 * 24);
+    await f(pool);
   } finally {
     await pool.close();
   }
-});
+}
 
-test('pool: values only and full bases as svdPortable gives them', async () => {
-  const pool = new LinalgPool(1);
-  try {
-    const a = random(30, 12, 9);
-    const values = await svd(pool, a, { vectors: false });
-    same(values.s, svdPortable(a, false, false).s);
-    assert.equal(values.u, undefined);
-    const full = await svd(pool, a, { full: true });
-    assert.deepEqual([full.u?.rows, full.u?.cols, full.v?.rows], [30, 30, 12]);
-    same(full.u?.data, svdPortable(a, true, true).u?.data);
-  } finally {
-    await pool.close();
+test('pool: concurrent SVDs equal the portable SVD bit for bit, in the order asked', () => withPool(2, async (pool) => {
+  const shapes: [number, number][] = [[40, 24], [24, 40], [33, 33], [64, 16], [16, 64], [50, 30]];
+  const inputs = shapes.map(([m, n], i) => random(m, n, i + 1));
+  const got = await Promise.all(inputs.map((a) => svd(pool, a)));
+  for (const [i, a] of inputs.entries()) {
+    const want = svdPortable(a, true, false);
+    sameSvd(got[i], want);
+    assert.deepEqual([got[i].u?.rows, got[i].u?.cols, got[i].v?.rows, got[i].v?.cols], [want.u?.rows, want.u?.cols, want.v?.rows, want.v?.cols]);
   }
-});
+  // The caller's matrix is copied, not transferred away.
+  assert.equal(inputs[0].data.length, 40 * 24);
+}));
 
-test('pool: products, solves and Cholesky (with its shift log) as on the calling thread', async () => {
-  const pool = new LinalgPool(2);
-  try {
-    const a = random(20, 12, 11);
-    const b = random(12, 7, 12);
-    const gram = matmul(a, a, { transA: true }); // 12 × 12, positive definite
-    const lower = (runOp({ op: 'cholesky', a: gram }) as CholeskyParts).l;
-    const ops: Op[] = [
-      { op: 'matmul', a, b },
-      { op: 'matmul', a: b, b: a, transA: true, transB: true },
-      { op: 'solve', t: lower, b, o: { lower: true } },
-      { op: 'solve', t: lower, b: random(7, 12, 13), o: { lower: true, side: 'right', transpose: true } },
-    ];
-    const got = await Promise.all(ops.map((o) => pool.run(o)));
-    for (const [i, o] of ops.entries()) same((got[i] as Matrix).data, (runOp(o) as Matrix).data);
-    // The composite jobs: the SVD of a product, and the least-squares refit (with its own Cholesky).
-    const product = (await pool.run({ op: 'svdOfProduct', a, b: gram })) as SvdParts;
-    const direct = svdPortable(matmul(a, gram), true, false);
-    same(product.s, direct.s);
-    same(product.u?.data, direct.u?.data);
-    const refit = { op: 'refitLeft', w: random(9, 12, 15), b: random(4, 12, 16), g: gram } as const;
-    const r0 = (await pool.run(refit)) as RefitParts;
-    same(r0.u.data, refitLeft(refit.w, refit.b, refit.g).data);
-    assert.deepEqual([r0.u.rows, r0.u.cols, r0.logs.length], [9, 4, 0]);
-    // A rank-deficient Gram needs the SVD-LLM shift: the worker's log lines come back with it.
-    const deficient = matmul(random(3, 12, 14), random(3, 12, 14), { transA: true });
-    const r = (await pool.run({ op: 'cholesky', a: deficient, eps: 1e-6 })) as CholeskyParts;
-    assert.ok(r.shift > 0 && r.attempts >= 2);
-    assert.match(r.logs[0], /^cholesky: matrix 12×12 not positive definite/);
-    same(r.l.data, (runOp({ op: 'cholesky', a: deficient, eps: 1e-6 }) as CholeskyParts).l.data);
-    await assert.rejects(pool.run({ op: 'cholesky', a: random(2, 3, 1) }), /not square/);
-  } finally {
-    await pool.close();
-  }
-});
+test('pool: values only and full bases as svdPortable gives them', () => withPool(1, async (pool) => {
+  const a = random(30, 12, 9);
+  const values = await svd(pool, a, { vectors: false });
+  same(values.s, svdPortable(a, false, false).s);
+  assert.equal(values.u, undefined);
+  const full = await svd(pool, a, { full: true });
+  assert.deepEqual([full.u?.rows, full.u?.cols, full.v?.rows], [30, 30, 12]);
+  same(full.u?.data, svdPortable(a, true, true).u?.data);
+}));
+
+test('pool: products, solves and Cholesky (with its shift log) as on the calling thread', () => withPool(2, async (pool) => {
+  const a = random(20, 12, 11);
+  const b = random(12, 7, 12);
+  const gram = matmul(a, a, { transA: true }); // 12 × 12, positive definite
+  const lower = (runOp({ op: 'cholesky', a: gram }) as CholeskyParts).l;
+  const ops: Op[] = [
+    { op: 'matmul', a, b },
+    { op: 'matmul', a: b, b: a, transA: true, transB: true },
+    { op: 'solve', t: lower, b, o: { lower: true } },
+    { op: 'solve', t: lower, b: random(7, 12, 13), o: { lower: true, side: 'right', transpose: true } },
+  ];
+  const got = await Promise.all(ops.map((o) => pool.run(o)));
+  for (const [i, o] of ops.entries()) same((got[i] as Matrix).data, (runOp(o) as Matrix).data);
+  // The composite jobs: the SVD of a product, and the least-squares refit (with its own Cholesky).
+  const product = (await pool.run({ op: 'svdOfProduct', a, b: gram })) as SvdParts;
+  const direct = svdPortable(matmul(a, gram), true, false);
+  sameSvd(product, direct);
+  const refit = { op: 'refitLeft', w: random(9, 12, 15), b: random(4, 12, 16), g: gram } as const;
+  const r0 = (await pool.run(refit)) as RefitParts;
+  same(r0.u.data, refitLeft(refit.w, refit.b, refit.g).data);
+  assert.deepEqual([r0.u.rows, r0.u.cols, r0.logs.length], [9, 4, 0]);
+  // A rank-deficient Gram needs the SVD-LLM shift: the worker's log lines come back with it.
+  const deficient = matmul(random(3, 12, 14), random(3, 12, 14), { transA: true });
+  const r = (await pool.run({ op: 'cholesky', a: deficient, eps: 1e-6 })) as CholeskyParts;
+  assert.ok(r.shift > 0 && r.attempts >= 2);
+  assert.match(r.logs[0], /^cholesky: matrix 12×12 not positive definite/);
+  same(r.l.data, (runOp({ op: 'cholesky', a: deficient, eps: 1e-6 }) as CholeskyParts).l.data);
+  await assert.rejects(pool.run({ op: 'cholesky', a: random(2, 3, 1) }), /not square/);
+}));
 
 test('pool: with its workers gone, jobs run on the calling thread', async () => {
   const pool = new LinalgPool(1);
@@ -103,9 +100,7 @@ test('pool: the portable linalg sends large operations to the process pool, with
   const got = await portableLinalg().svd(a);
   assert.equal(linalgPool().jobsDone, before + 1);
   const want = svdPortable(a, true, false);
-  same(got.s, want.s);
-  same(got.u?.data, want.u?.data);
-  same(got.v?.data, want.v?.data);
+  sameSvd(got, want);
   const logs: string[] = [];
   const deficient = matmul(random(3, 100, 6), random(3, 100, 6), { transA: true }); // 100³/3 of work
   const chol = await portableLinalg().cholesky(deficient, { log: (m) => logs.push(m) });
