@@ -1,6 +1,6 @@
 // The one linear-algebra interface of the engine (DESIGN.md "Tensor engine"). The portable
 // implementation is float64 JavaScript and is what runs on the wasm and cpu backends: its SVDs,
-// Cholesky factors, triangular solves and products above a small size run on a pool of worker
+// Cholesky factors, triangular solves and composite jobs above a small size run on a pool of worker
 // threads (pool.ts), so concurrent calls use the machine's cores; on tfjs-node the same calls go
 // to TensorFlow's own kernels (native.ts).
 import type { Matrix } from './matrix';
@@ -28,8 +28,6 @@ export interface Linalg {
   invTriangular(t: Matrix, lower: boolean): Promise<Matrix>;
   /** Eigenvalues ascending; eigenvectors as columns. */
   eigh(a: Matrix, opts?: { vectors?: boolean }): Promise<{ values: Float64Array; vectors?: Matrix }>;
-  /** op(A) op(B) in float64. */
-  matmul(a: Matrix, b: Matrix, opts?: { transA?: boolean; transB?: boolean }): Promise<Matrix>;
   /** The thin SVD, with vectors, of A B (one pool job on the portable path). */
   svdOfProduct(a: Matrix, b: Matrix): Promise<SvdResult>;
   /** U = W G Bᵀ (B G Bᵀ)⁻¹, least-squares.ts (one pool job on the portable path). */
@@ -57,9 +55,6 @@ const portable: Linalg = {
   },
   async eigh(a, opts = {}) {
     return eighPortable(a, opts.vectors ?? true);
-  },
-  async matmul(a, b, opts = {}) {
-    return run({ op: 'matmul', a, b, ...opts }) as Promise<Matrix>;
   },
   async svdOfProduct(a, b) {
     return run({ op: 'svdOfProduct', a, b }) as Promise<SvdResult>;

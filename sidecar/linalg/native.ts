@@ -74,9 +74,6 @@ export function nativeLinalg(): Linalg | undefined {
       return eigh(a, opts.vectors ?? true);
     },
     // tfjs-node has no float64: products stay on the host in float64, as on the portable path.
-    async matmul(a, b, opts = {}) {
-      return matmul(a, b, opts);
-    },
     async svdOfProduct(a, b) {
       return this.svd(matmul(a, b));
     },

@@ -11,7 +11,6 @@ export type Op =
   | { op: 'svd'; a: Matrix; vectors: boolean; full: boolean }
   | { op: 'cholesky'; a: Matrix; eps?: number; maxAttempts?: number }
   | { op: 'solve'; t: Matrix; b: Matrix; o: TriOptions }
-  | { op: 'matmul'; a: Matrix; b: Matrix; transA?: boolean; transB?: boolean }
   | { op: 'svdOfProduct'; a: Matrix; b: Matrix }
   | { op: 'refitLeft'; w: Matrix; b: Matrix; g: Matrix; eps?: number; maxAttempts?: number };
 
@@ -26,7 +25,6 @@ export function opWork(o: Op): number {
     case 'svd': return o.a.rows * o.a.cols * Math.min(o.a.rows, o.a.cols);
     case 'cholesky': return o.a.rows ** 3 / 3;
     case 'solve': return o.t.rows * o.t.rows * (o.o.side === 'right' ? o.b.rows : o.b.cols);
-    case 'matmul': return (o.transA ? o.a.cols : o.a.rows) * (o.transA ? o.a.rows : o.a.cols) * (o.transB ? o.b.rows : o.b.cols);
     case 'svdOfProduct': return o.a.rows * o.a.cols * o.b.cols + o.a.rows * o.b.cols * Math.min(o.a.rows, o.b.cols);
     case 'refitLeft': return o.b.rows * o.g.rows * (o.g.rows + o.b.rows + o.w.rows);
   }
@@ -40,7 +38,6 @@ export function runOp(o: Op): OpResult {
       return { ...choleskyShifted(o.a, { eps: o.eps, maxAttempts: o.maxAttempts, log: (m) => logs.push(m) }), logs };
     }
     case 'solve': return solveTri(o.t, o.b, o.o);
-    case 'matmul': return matmul(o.a, o.b, { transA: o.transA, transB: o.transB });
     case 'svdOfProduct': return svdPortable(matmul(o.a, o.b), true, false);
     case 'refitLeft': {
       const logs: string[] = [];
