@@ -1,9 +1,10 @@
-// Picks the best tfjs backend that loads here: native CUDA, native CPU, wasm (SIMD), plain JS.
+// Picks the best tfjs backend that loads here: native CUDA, native CPU, wasm (SIMD, threaded), plain JS.
 // The native packages are optional dependencies: their install downloads libtensorflow, which
 // fails offline, so their absence is normal and only logged.
 import * as tf from '@tensorflow/tfjs-core';
 import { dirname, join } from 'node:path';
 import type { BackendChoice } from '../rpc/protocol';
+import { registerThreadedWasm, wasmThreads } from './wasm-threads';
 
 export interface BackendInfo {
   /** What the user chose or `auto`. */
@@ -14,11 +15,15 @@ export interface BackendInfo {
   tfName: string;
   /** Why better backends were skipped, for the log. */
   skipped: string[];
+  /** Threads of the wasm backend's products (1 elsewhere: the native ones manage their own). */
+  threads: number;
 }
 
 const ORDER: Exclude<BackendChoice, 'auto'>[] = ['node-gpu', 'node', 'wasm', 'cpu'];
 
-async function load(name: Exclude<BackendChoice, 'auto'>): Promise<string> {
+let threadedRegistered = false;
+
+async function load(name: Exclude<BackendChoice, 'auto'>, log: (msg: string) => void): Promise<string> {
   switch (name) {
     case 'node-gpu':
       // Both native packages register the backend as `tensorflow`; the GPU one links CUDA.
@@ -31,6 +36,10 @@ async function load(name: Exclude<BackendChoice, 'auto'>): Promise<string> {
       const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
       const dir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
       wasm.setWasmPaths(join(dir, 'dist') + '/');
+      if (!threadedRegistered) {
+        threadedRegistered = true;
+        registerThreadedWasm(wasm, wasmThreads(), (why) => log(`wasm backend: the threaded build did not start (${why}); running on one thread`));
+      }
       return 'wasm';
     }
     case 'cpu':
@@ -48,11 +57,12 @@ export async function initBackend(requested: BackendChoice = 'auto', log: (msg: 
   const skipped: string[] = [];
   for (const name of candidates) {
     try {
-      const tfName = await load(name);
+      const tfName = await load(name, log);
       if (!(await tf.setBackend(tfName))) throw new Error(`tfjs could not initialise backend ${tfName}`);
       await tf.ready();
-      current = { requested, name, tfName, skipped };
-      log(`tensor backend: ${name}${skipped.length ? ` (skipped: ${skipped.join('; ')})` : ''}`);
+      const threads = name === 'wasm' ? (require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() : 1;
+      current = { requested, name, tfName, skipped, threads };
+      log(`tensor backend: ${name}${threads > 1 ? ` (${threads} threads)` : ''}${skipped.length ? ` (skipped: ${skipped.join('; ')})` : ''}`);
       return current;
     } catch (e) {
       const why = (e as Error).message.split('\n')[0];
