@@ -77,8 +77,8 @@ test('GramCollector: float64 accumulation across row chunks beats float32 summat
   assert.throws(() => g.add(tf.zeros([2, 3]) as tf.Tensor2D), /dimension 1/);
 });
 
-test('GramCollector: the float64 Gram from blocks above the diagonal is the whole, symmetric XᵀX', () => {
-  // 300 columns: two full 128-column blocks and a narrower one; 70 rows in chunks of 32 and a rest.
+test('GramCollector: the float64 Gram is the whole XᵀX, exactly symmetric', () => {
+  // 70 rows in chunks of 32 and a rest.
   const rows = 70;
   const d = 300;
   const data = Float32Array.from({ length: rows * d }, (_, i) => Math.sin(i * 0.37) + ((i % d) === 5 ? 3 : 0));
