@@ -17,6 +17,8 @@ export interface CholeskyResult { l: Matrix /* lower */; shift: number /* 0 if n
 export interface SvdOptions {
   vectors?: boolean; // default true
   full?: boolean; // default false: thin, k = min(m, n); true: U is m×m and V is n×n
+  /** Only the `top` leading columns of U and V (s still holds every value); not with full. */
+  top?: number;
 }
 
 export interface Linalg {
@@ -28,8 +30,8 @@ export interface Linalg {
   invTriangular(t: Matrix, lower: boolean): Promise<Matrix>;
   /** Eigenvalues ascending; eigenvectors as columns. */
   eigh(a: Matrix, opts?: { vectors?: boolean }): Promise<{ values: Float64Array; vectors?: Matrix }>;
-  /** The thin SVD, with vectors, of A B (one pool job on the portable path). */
-  svdOfProduct(a: Matrix, b: Matrix): Promise<SvdResult>;
+  /** The thin SVD, with vectors, of A B (one pool job on the portable path); `top` as in SvdOptions. */
+  svdOfProduct(a: Matrix, b: Matrix, top?: number): Promise<SvdResult>;
   /** U = W G Bᵀ (B G Bᵀ)⁻¹, least-squares.ts (one pool job on the portable path). */
   refitLeft(w: Matrix, b: Matrix, g: Matrix, opts?: CholeskyOptions): Promise<Matrix>;
 }
@@ -40,7 +42,7 @@ const run = async (o: Op): Promise<OpResult> => (pooled(o) ? linalgPool().run(o)
 const portable: Linalg = {
   name: 'portable',
   async svd(a, opts = {}) {
-    return run({ op: 'svd', a, vectors: opts.vectors ?? true, full: opts.full ?? false }) as Promise<SvdResult>;
+    return run({ op: 'svd', a, vectors: opts.vectors ?? true, full: opts.full ?? false, top: opts.top }) as Promise<SvdResult>;
   },
   async cholesky(a, opts = {}) {
     const { logs, ...r } = (await run({ op: 'cholesky', a, eps: opts.eps, maxAttempts: opts.maxAttempts })) as CholeskyParts;
@@ -56,8 +58,8 @@ const portable: Linalg = {
   async eigh(a, opts = {}) {
     return eighPortable(a, opts.vectors ?? true);
   },
-  async svdOfProduct(a, b) {
-    return run({ op: 'svdOfProduct', a, b }) as Promise<SvdResult>;
+  async svdOfProduct(a, b, top) {
+    return run({ op: 'svdOfProduct', a, b, top }) as Promise<SvdResult>;
   },
   async refitLeft(w, b, g, opts = {}) {
     const { u, logs } = (await run({ op: 'refitLeft', w, b, g, eps: opts.eps, maxAttempts: opts.maxAttempts })) as RefitParts;

@@ -25,6 +25,13 @@ export function transpose(a: Matrix): Matrix {
 }
 
 /** The row-major data of the transpose of a rows×cols row-major array. */
+/** The first k columns of a. */
+export function leadingColumns(a: Matrix, k: number): Matrix {
+  const out = matrix(a.rows, k);
+  for (let i = 0; i < a.rows; i++) out.data.set(a.data.subarray(i * a.cols, i * a.cols + k), i * k);
+  return out;
+}
+
 export function transposeData(a: Float64Array, rows: number, cols: number): Float64Array {
   const t = new Float64Array(rows * cols);
   const B = 32; // blocked so that both sides stay in cache

@@ -5,7 +5,7 @@
 // tfjs-node has no float64 tensors, so these kernels compute in float32 (errors about 1e-7·‖A‖,
 // against ε·‖A‖ for the portable path); the shift rule for Cholesky is shared with the portable path.
 import * as tf from '@tensorflow/tfjs-core';
-import { identity, matmul, matrix, toFloat32, transpose, type Matrix } from './matrix';
+import { identity, leadingColumns, matmul, matrix, toFloat32, transpose, type Matrix } from './matrix';
 import { choleskyShifted } from './cholesky';
 import type { Linalg } from './index';
 
@@ -57,7 +57,9 @@ export function nativeLinalg(): Linalg | undefined {
     async svd(a, opts = {}) {
       const vectors = opts.vectors ?? true;
       const out = run('Svd', [flag('compute_uv', vectors), flag('full_matrices', opts.full ?? false)], [a], 3);
-      return vectors ? { s: out[0].data, u: mat(out[1]), v: mat(out[2]) } : { s: out[0].data };
+      if (!vectors) return { s: out[0].data };
+      const [u, v] = [mat(out[1]), mat(out[2])];
+      return opts.top ? { s: out[0].data, u: leadingColumns(u, opts.top), v: leadingColumns(v, opts.top) } : { s: out[0].data, u, v };
     },
     async cholesky(a, opts) {
       return choleskyShifted(a, opts, { factor, lambdaMin: (x) => eigh(x, false).values[0] });
@@ -74,8 +76,8 @@ export function nativeLinalg(): Linalg | undefined {
       return eigh(a, opts.vectors ?? true);
     },
     // tfjs-node has no float64: products stay on the host in float64, as on the portable path.
-    async svdOfProduct(a, b) {
-      return this.svd(matmul(a, b));
+    async svdOfProduct(a, b, top) {
+      return this.svd(matmul(a, b), { top });
     },
     async refitLeft(w, b, g, opts = {}) {
       const bg = matmul(b, g);

@@ -1,27 +1,47 @@
 // SVD in LAPACK's gesvd manner: Householder bidiagonalisation, implicit-shift QR on the bidiagonal,
 // then the reflectors applied to the rotated bases. Backward stable (singular values to about
 // ε·σ_max absolute), unlike the Gram-matrix route, which squares the condition number.
-import { matrix, transposeData, type Matrix } from './matrix';
-import { applyP, applyQ, bidiagonalize } from './bidiagonal';
+// With `top` = k (the truncating methods), only the k leading pairs are returned, and the long side's
+// vectors come from the short side's as u_i = A v_i / σ_i: the QR then rotates one basis instead of
+// two, and the reflectors of the long side are never applied. That is exact in exact arithmetic;
+// in float64 it adds about ε·σ_1/σ_k to U's error and orthogonality, so it is used only while
+// σ_k ≥ TOP_MIN_RATIO · σ_1 (otherwise both bases are rotated as usual).
+import { leadingColumns, matrix, transposeData, type Matrix } from './matrix';
+import { applyP, applyQ, bidiagonalize, type Bidiagonal } from './bidiagonal';
 import { bidiagonalQr } from './bidiagonal-qr';
 
 export interface SvdParts { s: Float64Array; u?: Matrix; v?: Matrix }
 
-export function svdPortable(a: Matrix, vectors: boolean, full: boolean): SvdParts {
+/** σ_k / σ_1 below which the leading-k path rotates both bases (U's orthogonality error ≲ 1e-12). */
+export const TOP_MIN_RATIO = 1e-4;
+
+/** A's SVD: every singular value, descending; with vectors, thin (or full) U and V, or with `top`
+ *  = k only their k leading columns. */
+export function svdPortable(a: Matrix, vectors: boolean, full: boolean, top?: number): SvdParts {
   const { rows, cols } = a;
   const tall = rows >= cols;
   // Work on the tall one of A and Aᵀ, held as rows of its transpose (column-major).
   const m = Math.max(rows, cols);
   const n = Math.min(rows, cols);
+  if (top !== undefined && (full || !Number.isInteger(top) || top < 1 || top > n)) throw new Error(`svd: top ${top} outside 1..${n} (or with full)`);
   if (n === 0) return emptySvd(rows, cols, vectors, full);
   const xt = tall ? transposeData(a.data, rows, cols) : Float64Array.from(a.data);
   const bd = bidiagonalize(xt, m, n);
-  const d = Float64Array.from(bd.d);
-  const e = Float64Array.from(bd.e);
   if (!vectors) {
-    bidiagonalQr(d, e);
+    const d = Float64Array.from(bd.d);
+    bidiagonalQr(d, Float64Array.from(bd.e));
     return { s: d.sort().reverse() };
   }
+  if (top !== undefined) return leadingFromShortSide(a, tall, bd, top) ?? leadingPairs(bothBases(bd, tall, false), top);
+  return bothBases(bd, tall, full);
+}
+
+/** Every pair: the bidiagonal QR rotates both bases, then both sides' reflectors map them. */
+function bothBases(bd: Bidiagonal, tall: boolean, full: boolean): SvdParts {
+  const n = bd.d.length;
+  const m = bd.m;
+  const d = Float64Array.from(bd.d);
+  const e = Float64Array.from(bd.e);
   const ub = identityData(n);
   const vb = identityData(n);
   bidiagonalQr(d, e, ub, vb);
@@ -41,6 +61,54 @@ export function svdPortable(a: Matrix, vectors: boolean, full: boolean): SvdPart
   const left = matrix(m, count, transposeData(ut, count, m));
   const right = matrix(n, n, transposeData(vt, n, n));
   return tall ? { s, u: left, v: right } : { s, u: right, v: left };
+}
+
+/**
+ * The k leading pairs with only the short side's basis rotated: V_k from the bidiagonal QR and P,
+ * then U_k = T V_k Σ_k⁻¹ for the tall T (A or Aᵀ). Undefined when σ_k < TOP_MIN_RATIO · σ_1.
+ */
+function leadingFromShortSide(a: Matrix, tall: boolean, bd: Bidiagonal, k: number): SvdParts | undefined {
+  const n = bd.d.length;
+  const m = tall ? a.rows : a.cols;
+  const d = Float64Array.from(bd.d);
+  const vb = identityData(n);
+  bidiagonalQr(d, Float64Array.from(bd.e), undefined, vb);
+  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => d[y] - d[x]);
+  const s = Float64Array.from(order, (i) => d[i]);
+  if (!(s[k - 1] >= TOP_MIN_RATIO * s[0]) || s[0] === 0) return undefined;
+  const vt = new Float64Array(k * n);
+  for (let r = 0; r < k; r++) vt.set(vb.subarray(order[r] * n, order[r] * n + n), r * n);
+  applyP(bd, vt, k);
+  // ut's rows: u_r = T v_r / σ_r, T = A (m×n, rows of A dotted with v_r) or Aᵀ (A's rows scaled by v_r[c] and summed).
+  const ut = new Float64Array(k * m);
+  const A = a.data;
+  for (let r = 0; r < k; r++) {
+    const v = vt.subarray(r * n, r * n + n);
+    const u = ut.subarray(r * m, r * m + m);
+    if (tall) {
+      for (let i = 0; i < m; i++) {
+        let acc = 0;
+        const o = i * n;
+        for (let c = 0; c < n; c++) acc += A[o + c] * v[c];
+        u[i] = acc;
+      }
+    } else {
+      for (let c = 0; c < n; c++) {
+        const x = v[c];
+        const o = c * m;
+        for (let i = 0; i < m; i++) u[i] += A[o + i] * x;
+      }
+    }
+    const inv = 1 / s[r];
+    for (let i = 0; i < m; i++) u[i] *= inv;
+  }
+  const left = matrix(m, k, transposeData(ut, k, m));
+  const right = matrix(n, k, transposeData(vt, k, n));
+  return tall ? { s, u: left, v: right } : { s, u: right, v: left };
+}
+
+function leadingPairs(r: SvdParts, k: number): SvdParts {
+  return { s: r.s, u: leadingColumns(r.u!, k), v: leadingColumns(r.v!, k) };
 }
 
 function identityData(n: number): Float64Array {

@@ -13,7 +13,7 @@ export const svdMethod: CompressionMethod = {
     return mapConcurrently(rankedProjections(ctx, i), async ({ name, spec, rank }): Promise<Factorization> => {
       throwIfAborted(ctx.job.signal);
       const w = await readProjection(ctx.ckpt, name, spec.transposed);
-      const svd = await getLinalg().svd(fromFloat32(w.rows, w.cols, w.data));
+      const svd = await getLinalg().svd(fromFloat32(w.rows, w.cols, w.data), { top: rank });
       const kept = topIndices(rank);
       const { u, vt } = splitFactors(svd, kept);
       return { name, shape: [w.rows, w.cols], rank, u: toFloat32(u), v: toFloat32(vt), keptEnergy: keptEnergy(svd.s, kept), kept };

@@ -25,7 +25,7 @@ function truncate(svd: SvdResult, rank: number): { u: Matrix; vt: Matrix; kept: 
 /** SVD-LLM truncation-aware whitening with S lower triangular (the Cholesky factor of X Xᵀ). */
 export async function whitenedTruncation(w: Matrix, s: Matrix, rank: number): Promise<TruncatedFactors> {
   const la = getLinalg();
-  const svd = await la.svdOfProduct(w, s);
+  const svd = await la.svdOfProduct(w, s, rank);
   const t = truncate(svd, rank);
   // Σ^½ V_rᵀ S⁻¹ as the solution of X S = Σ^½ V_rᵀ (METHODS.md: no general inverse; the authors'
   // code forms torch.linalg.inv(S)).
@@ -39,7 +39,7 @@ export async function scaledTruncation(w: Matrix, scale: Float64Array, rank: num
   if (scale.length !== n) throw new Error(`scale of ${scale.length} for ${m}×${n}`);
   const ws = matrix(m, n);
   for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) ws.data[i * n + j] = w.data[i * n + j] * scale[j];
-  const svd = await getLinalg().svd(ws);
+  const svd = await getLinalg().svd(ws, { top: rank });
   const t = truncate(svd, rank);
   const r = t.vt.rows;
   for (let k = 0; k < r; k++) for (let j = 0; j < n; j++) t.vt.data[k * n + j] /= scale[j];

@@ -46,6 +46,37 @@ for (const name of ['random_64x48', 'random_120x200', 'cond1e6_128x128', 'rank10
   });
 }
 
+// top = k: the leading pairs, with U from A V / σ while σ_k ≥ 1e-4 σ_1 (svd.ts), else from the
+// rotated bases (rank10 with k = 12 and cond1e6 with k = 128 take that path: σ_k ≈ 0 or 1e-6 σ_1).
+for (const [name, k] of [['random_64x48', 20], ['random_120x200', 50], ['model_l3_down_proj', 100], ['cond1e6_128x128', 40], ['rank10_96x64', 12], ['cond1e6_128x128', 128]] as const) {
+  test(`svd ${name} top ${k}: the full SVD's values and, up to sign, its leading ${k} pairs`, async () => {
+    const a = ref(`${name}/a`);
+    const full = await la.svd(a);
+    const top = await la.svd(a, { top: k });
+    assert.deepEqual(Array.from(top.s), Array.from(full.s));
+    assert.equal(top.u!.cols, k);
+    assert.equal(top.v!.cols, k);
+    assert.ok(orthoError(top.u!) <= 1e-9, `U orthogonality ${orthoError(top.u!)}`);
+    assert.ok(orthoError(top.v!) <= 1e-9, `V orthogonality ${orthoError(top.v!)}`);
+    // Columns whose σ is separated from its neighbours are determined up to sign.
+    const s = full.s;
+    for (let j = 0; j < k; j++) {
+      const gap = Math.min(j > 0 ? s[j - 1] - s[j] : Infinity, j + 1 < s.length ? s[j] - s[j + 1] : Infinity);
+      if (gap < 1e-3 * s[0]) continue;
+      for (const [x, y] of [[top.u!, full.u!], [top.v!, full.v!]]) {
+        let dot = 0;
+        for (let i = 0; i < x.rows; i++) dot += x.data[i * x.cols + j] * y.data[i * y.cols + j];
+        assert.ok(Math.abs(Math.abs(dot) - 1) <= 1e-9, `pair ${j}: |cos| ${Math.abs(dot)}`);
+      }
+    }
+  });
+}
+test('svd top: outside 1..min(m, n), or with full, is an error', async () => {
+  const a = ref('random_64x48/a');
+  for (const top of [0, 49, 2.5]) await assert.rejects(la.svd(a, { top }), /svd: top .* outside 1\.\.48/);
+  await assert.rejects(la.svd(a, { top: 3, full: true }), /svd: top 3 outside 1\.\.48 \(or with full\)/);
+});
+
 test('cholesky and triangular solves match LAPACK to 1e-10 relative (well-conditioned SPD input)', async () => {
   const g = ref('chol/g');
   const { l, shift } = await la.cholesky(g);
