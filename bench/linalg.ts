@@ -5,9 +5,10 @@
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { svdPortable } from '../sidecar/linalg/svd';
+import { POOL_SIZE } from '../sidecar/linalg/pool';
 import { matrix, type Matrix } from '../sidecar/linalg/matrix';
 import { applyP, applyQ, bidiagonalize } from '../sidecar/linalg/bidiagonal';
-import { bidiagonalQr } from '../sidecar/linalg/bidiagonal-qr';
+import { bidiagonalQr, rowRotator } from '../sidecar/linalg/bidiagonal-qr';
 
 const ROOT = resolve(__dirname.replace(/[\\/]out[\\/].*$/, ''));
 const shapes: [number, number][] = [[256, 256], [512, 512], [1024, 1024], [2048, 2048], [1024, 4096]];
@@ -34,18 +35,20 @@ function seconds(f: () => void, reps: number): number {
 }
 
 function compare(): void {
-  // numpy first, pinned to the same two threads we have (this implementation is single-threaded).
-  const env = { ...process.env, OPENBLAS_NUM_THREADS: '2', OMP_NUM_THREADS: '2', MKL_NUM_THREADS: '2' };
+  // numpy first, on as many threads as ours: the pool's size, the threads the engine gives one SVD
+  // when nothing else is queued (pool.ts). Of our stages only the reflectors split (lanes.ts).
+  const threads = String(POOL_SIZE);
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: threads, OMP_NUM_THREADS: threads, MKL_NUM_THREADS: threads };
   const py = spawnSync('/usr/bin/python3', [join(ROOT, 'bench', 'linalg_numpy.py'), ...shapes.map(([m, n]) => `${m}x${n}`)], { env, encoding: 'utf8' });
   if (py.status !== 0) throw new Error(`numpy side failed: ${py.stderr}`);
   const lapack = JSON.parse(py.stdout) as { numpy: string; blas: unknown; results: Record<string, { vectors: number; values: number }> };
   console.log(`numpy ${lapack.numpy}, BLAS: ${JSON.stringify(lapack.blas)}`);
-  console.log(`ours: portable float64 JavaScript, 1 thread, Node ${process.version}`);
+  console.log(`ours: portable float64 JavaScript, ${POOL_SIZE} threads (reflector stage), Node ${process.version}; LAPACK: ${POOL_SIZE} BLAS threads`);
   console.log('shape        | vectors: ours s  LAPACK s  ratio | values only: ours s  LAPACK s  ratio');
   for (const [m, n] of shapes) {
     const a = gaussian(m, n, m * 31 + n);
     const reps = m * n <= 512 * 512 ? 3 : 1;
-    const ours = { vectors: seconds(() => svdPortable(a, true, false), reps), values: seconds(() => svdPortable(a, false, false), reps) };
+    const ours = { vectors: seconds(() => svdPortable(a, true, false, undefined, POOL_SIZE), reps), values: seconds(() => svdPortable(a, false, false), reps) };
     const ref = lapack.results[`${m}x${n}`];
     const cell = (o: number, r: number) => `${o.toFixed(3).padStart(8)} ${r.toFixed(3).padStart(9)} ${(o / r).toFixed(1).padStart(6)}`;
     console.log(`${`${m}×${n}`.padEnd(12)} | ${cell(ours.vectors, ref.vectors)}  | ${cell(ours.values, ref.values)}`);
@@ -63,7 +66,7 @@ function phases(n: number): void {
   const ub = eye();
   const vb = eye();
   t = performance.now();
-  bidiagonalQr(Float64Array.from(bd.d), Float64Array.from(bd.e), ub, vb);
+  bidiagonalQr(Float64Array.from(bd.d), Float64Array.from(bd.e), rowRotator(ub, n), rowRotator(vb, n));
   const q = lap();
   applyQ(bd, ub, n);
   applyP(bd, vb, n);
@@ -76,7 +79,7 @@ if (big) {
   const [m, n] = [4096, 14336];
   const a = gaussian(m, n, 7);
   const t = performance.now();
-  svdPortable(a, true, false);
+  svdPortable(a, true, false, undefined, POOL_SIZE);
   const peak = process.resourceUsage().maxRSS * 1024; // KiB, over the whole process
   console.log(`${m}×${n} with vectors: ${((performance.now() - t) / 1000).toFixed(1)} s, peak RSS ${(peak / 2 ** 30).toFixed(2)} GiB`);
 }

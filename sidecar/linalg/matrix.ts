@@ -24,7 +24,6 @@ export function transpose(a: Matrix): Matrix {
   return matrix(a.cols, a.rows, transposeData(a.data, a.rows, a.cols));
 }
 
-/** The row-major data of the transpose of a rows×cols row-major array. */
 /** The first k columns of a. */
 export function leadingColumns(a: Matrix, k: number): Matrix {
   const out = matrix(a.rows, k);
@@ -32,8 +31,8 @@ export function leadingColumns(a: Matrix, k: number): Matrix {
   return out;
 }
 
-export function transposeData(a: Float64Array, rows: number, cols: number): Float64Array {
-  const t = new Float64Array(rows * cols);
+/** The row-major data of the transpose of a rows×cols row-major array (into `t` when given). */
+export function transposeData(a: Float64Array, rows: number, cols: number, t: Float64Array = new Float64Array(rows * cols)): Float64Array {
   const B = 32; // blocked so that both sides stay in cache
   for (let i0 = 0; i0 < rows; i0 += B) {
     const iEnd = Math.min(i0 + B, rows);

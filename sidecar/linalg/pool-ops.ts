@@ -8,10 +8,10 @@ import { solveTri, type TriOptions } from './triangular';
 import { refitLeft } from './least-squares';
 
 export type Op =
-  | { op: 'svd'; a: Matrix; vectors: boolean; full: boolean; top?: number }
+  | { op: 'svd'; a: Matrix; vectors: boolean; full: boolean; top?: number; threads?: number }
   | { op: 'cholesky'; a: Matrix; eps?: number; maxAttempts?: number }
   | { op: 'solve'; t: Matrix; b: Matrix; o: TriOptions }
-  | { op: 'svdOfProduct'; a: Matrix; b: Matrix; top?: number }
+  | { op: 'svdOfProduct'; a: Matrix; b: Matrix; top?: number; threads?: number }
   | { op: 'refitLeft'; w: Matrix; b: Matrix; g: Matrix; eps?: number; maxAttempts?: number };
 
 /** logs: the Cholesky shifts' log lines, replayed by the caller. */
@@ -32,13 +32,13 @@ export function opWork(o: Op): number {
 
 export function runOp(o: Op): OpResult {
   switch (o.op) {
-    case 'svd': return svdPortable(o.a, o.vectors, o.full, o.top);
+    case 'svd': return svdPortable(o.a, o.vectors, o.full, o.top, o.threads);
     case 'cholesky': {
       const logs: string[] = [];
       return { ...choleskyShifted(o.a, { eps: o.eps, maxAttempts: o.maxAttempts, log: (m) => logs.push(m) }), logs };
     }
     case 'solve': return solveTri(o.t, o.b, o.o);
-    case 'svdOfProduct': return svdPortable(matmul(o.a, o.b), true, false, o.top);
+    case 'svdOfProduct': return svdPortable(matmul(o.a, o.b), true, false, o.top, o.threads);
     case 'refitLeft': {
       const logs: string[] = [];
       return { u: refitLeft(o.w, o.b, o.g, { eps: o.eps, maxAttempts: o.maxAttempts, log: (m) => logs.push(m) }), logs };

@@ -8,10 +8,12 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { resultBuffers, runOp, type Op, type OpResult } from './pool-ops';
+import { serveHelper, type HelperData } from './lanes';
 
 export interface Job { id: number; op: Op }
 export type Reply = { ready: true } | { id: number; result: OpResult } | { id: number; error: string };
-export interface Channel { port: MessagePort; signal: Int32Array }
+/** source: this program, for the helper lanes a large SVD starts (lanes.ts). */
+export interface Channel { port: MessagePort; signal: Int32Array; source: string }
 
 // A job's inputs, work arrays and results are large and short-lived, and V8 collects them late:
 // without a collection after each job, bench/scaling's peak at width 256 was 57–66 MiB higher
@@ -38,4 +40,6 @@ function serve({ port, signal }: Channel): never {
   }
 }
 
-serve(workerData as Channel);
+// The same program serves as a helper lane of one SVD (lanes.ts), started by whichever thread runs it.
+if ((workerData as HelperData).mode === 'helper') serveHelper(workerData as HelperData);
+else serve(workerData as Channel);

@@ -31,7 +31,7 @@ class PoolWorker {
   constructor(onReply: (w: PoolWorker, r: Reply) => void, onFail: (w: PoolWorker, e: Error) => void) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    const channel: Channel = { port: port2, signal: this.signal };
+    const channel: Channel = { port: port2, signal: this.signal, source: POOL_WORKER_SOURCE };
     this.worker = new Worker(POOL_WORKER_SOURCE, { eval: true, workerData: channel, transferList: [port2] });
     this.worker.unref();
     const fail = (e: Error) => onFail(this, e);
@@ -121,8 +121,18 @@ export class LinalgPool {
     }
     for (const w of this.workers) {
       if (!this.queue.length) return;
-      if (w.ready && !w.current) w.run(this.takeLargest());
+      if (w.ready && !w.current) w.run(this.grant(this.takeLargest()));
     }
+  }
+
+  /** The last job queued may use the idle workers' share of the cores: an SVD then splits its
+   *  stages over that many threads (lanes.ts), e.g. the one Llama-size matrix a budget lets run. */
+  private grant(p: Pending): Pending {
+    const op = p.job.op;
+    if ((op.op === 'svd' || op.op === 'svdOfProduct') && !this.queue.length) {
+      op.threads = this.workers.filter((w) => w.ready && !w.current).length;
+    }
+    return p;
   }
 
   /** Largest job first: a layer's few big MLP matrices then do not end up queued behind its small

@@ -7,8 +7,9 @@
 // in float64 it adds about ε·σ_1/σ_k to U's error and orthogonality, so it is used only while
 // σ_k ≥ TOP_MIN_RATIO · σ_1 (otherwise both bases are rotated as usual).
 import { leadingColumns, matrix, transposeData, type Matrix } from './matrix';
-import { applyP, applyQ, bidiagonalize, type Bidiagonal } from './bidiagonal';
-import { bidiagonalQr } from './bidiagonal-qr';
+import { bidiagonalize, type Bidiagonal } from './bidiagonal';
+import { lanesFor, solo, type Lanes } from './lanes';
+import { bidiagonalQr, rowRotator } from './bidiagonal-qr';
 
 export interface SvdParts { s: Float64Array; u?: Matrix; v?: Matrix }
 
@@ -16,8 +17,8 @@ export interface SvdParts { s: Float64Array; u?: Matrix; v?: Matrix }
 export const TOP_MIN_RATIO = 1e-4;
 
 /** A's SVD: every singular value, descending; with vectors, thin (or full) U and V, or with `top`
- *  = k only their k leading columns. */
-export function svdPortable(a: Matrix, vectors: boolean, full: boolean, top?: number): SvdParts {
+ *  = k only their k leading columns. `threads` > 1 lets a large one split its stages (lanes.ts). */
+export function svdPortable(a: Matrix, vectors: boolean, full: boolean, top?: number, threads = 1): SvdParts {
   const { rows, cols } = a;
   const tall = rows >= cols;
   // Work on the tall one of A and Aᵀ, held as rows of its transpose (column-major).
@@ -25,38 +26,44 @@ export function svdPortable(a: Matrix, vectors: boolean, full: boolean, top?: nu
   const n = Math.min(rows, cols);
   if (top !== undefined && (full || !Number.isInteger(top) || top < 1 || top > n)) throw new Error(`svd: top ${top} outside 1..${n} (or with full)`);
   if (n === 0) return emptySvd(rows, cols, vectors, full);
-  const xt = tall ? transposeData(a.data, rows, cols) : Float64Array.from(a.data);
-  const bd = bidiagonalize(xt, m, n);
-  if (!vectors) {
-    const d = Float64Array.from(bd.d);
-    bidiagonalQr(d, Float64Array.from(bd.e));
-    return { s: d.sort().reverse() };
+  const lanes = vectors ? lanesFor(n, threads) : solo;
+  try {
+    const xt = lanes.array(m * n);
+    if (tall) transposeData(a.data, rows, cols, xt);
+    else xt.set(a.data);
+    const bd = bidiagonalize(xt, m, n);
+    if (!vectors) {
+      const d = Float64Array.from(bd.d);
+      bidiagonalQr(d, Float64Array.from(bd.e));
+      return { s: d.sort().reverse() };
+    }
+    if (top !== undefined) return leadingFromShortSide(a, tall, bd, top, lanes) ?? leadingPairs(bothBases(bd, tall, false, lanes), top);
+    return bothBases(bd, tall, full, lanes);
+  } finally {
+    lanes.close();
   }
-  if (top !== undefined) return leadingFromShortSide(a, tall, bd, top) ?? leadingPairs(bothBases(bd, tall, false), top);
-  return bothBases(bd, tall, full);
 }
 
 /** Every pair: the bidiagonal QR rotates both bases, then both sides' reflectors map them. */
-function bothBases(bd: Bidiagonal, tall: boolean, full: boolean): SvdParts {
+function bothBases(bd: Bidiagonal, tall: boolean, full: boolean, lanes: Lanes): SvdParts {
   const n = bd.d.length;
   const m = bd.m;
   const d = Float64Array.from(bd.d);
   const e = Float64Array.from(bd.e);
-  const ub = identityData(n);
-  const vb = identityData(n);
-  bidiagonalQr(d, e, ub, vb);
+  const ub = identityInto(lanes.array(n * n), n);
+  const vb = identityInto(lanes.array(n * n), n);
+  bidiagonalQr(d, e, rowRotator(ub, n), rowRotator(vb, n));
   const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => d[y] - d[x]);
   const s = Float64Array.from(order, (i) => d[i]);
   // Left vectors of the tall matrix: rows of ut (length m), Ub's columns padded, then unit vectors
   // e_n..e_{m−1} when the full basis is wanted; Q maps all of them at once.
   const count = full ? m : n;
-  const ut = new Float64Array(count * m);
+  const ut = lanes.array(count * m);
   for (const [r, i] of order.entries()) ut.set(ub.subarray(i * n, i * n + n), r * m);
   for (let r = n; r < count; r++) ut[r * m + r] = 1;
-  applyQ(bd, ut, count);
-  const vt = new Float64Array(n * n);
+  const vt = lanes.array(n * n);
   for (const [r, i] of order.entries()) vt.set(vb.subarray(i * n, i * n + n), r * n);
-  applyP(bd, vt, n);
+  lanes.reflect(bd, ut, count, vt, n);
   // Columns are the rows just computed.
   const left = matrix(m, count, transposeData(ut, count, m));
   const right = matrix(n, n, transposeData(vt, n, n));
@@ -67,18 +74,18 @@ function bothBases(bd: Bidiagonal, tall: boolean, full: boolean): SvdParts {
  * The k leading pairs with only the short side's basis rotated: V_k from the bidiagonal QR and P,
  * then U_k = T V_k Σ_k⁻¹ for the tall T (A or Aᵀ). Undefined when σ_k < TOP_MIN_RATIO · σ_1.
  */
-function leadingFromShortSide(a: Matrix, tall: boolean, bd: Bidiagonal, k: number): SvdParts | undefined {
+function leadingFromShortSide(a: Matrix, tall: boolean, bd: Bidiagonal, k: number, lanes: Lanes): SvdParts | undefined {
   const n = bd.d.length;
   const m = tall ? a.rows : a.cols;
   const d = Float64Array.from(bd.d);
-  const vb = identityData(n);
-  bidiagonalQr(d, Float64Array.from(bd.e), undefined, vb);
+  const vb = identityInto(lanes.array(n * n), n);
+  bidiagonalQr(d, Float64Array.from(bd.e), undefined, rowRotator(vb, n));
   const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => d[y] - d[x]);
   const s = Float64Array.from(order, (i) => d[i]);
   if (!(s[k - 1] >= TOP_MIN_RATIO * s[0]) || s[0] === 0) return undefined;
-  const vt = new Float64Array(k * n);
+  const vt = lanes.array(k * n);
   for (let r = 0; r < k; r++) vt.set(vb.subarray(order[r] * n, order[r] * n + n), r * n);
-  applyP(bd, vt, k);
+  lanes.reflect(bd, undefined, 0, vt, k);
   // ut's rows: u_r = T v_r / σ_r, T = A (m×n, rows of A dotted with v_r) or Aᵀ (A's rows scaled by v_r[c] and summed).
   const ut = new Float64Array(k * m);
   const A = a.data;
@@ -112,7 +119,11 @@ function leadingPairs(r: SvdParts, k: number): SvdParts {
 }
 
 function identityData(n: number): Float64Array {
-  const x = new Float64Array(n * n);
+  return identityInto(new Float64Array(n * n), n);
+}
+
+/** x (n × n, zeroed) as the identity. */
+function identityInto(x: Float64Array, n: number): Float64Array {
   for (let i = 0; i < n; i++) x[i * n + i] = 1;
   return x;
 }

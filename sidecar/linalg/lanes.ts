@@ -1,0 +1,175 @@
+// Threads for ONE large SVD (the pool, pool.ts, runs independent operations side by side; a
+// Llama-size matrix is one operation, and its memory budget lets few run at once). The last stage
+// splits without changing any arithmetic: the reflectors act on the rows of the bases
+// independently, so each lane takes a range of rows, and results are bit-identical to one lane's
+// (tests). The caller is lane 0; helper lanes are worker threads started for the SVD (the pool's
+// worker program in helper mode) that share the bases through SharedArrayBuffers and are driven
+// through Atomics, so a caller without an event loop (a pool worker) can use them. Splitting the
+// bidiagonal QR's rotations the same way (each lane a stripe of coordinates) measured slower than
+// one thread: V8 ran the logged rotations' loop well below the speed of rowRotator's.
+import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { applyPRows, applyQRows, type Bidiagonal } from './bidiagonal';
+
+/** The bundled pool-worker.ts, in the bundles that are not that worker (scripts/build.mjs). */
+declare const POOL_WORKER_SOURCE: string | undefined;
+
+/** Lanes pay off from this size (smaller SVDs take less time than starting a thread). */
+export const LANES_MIN_N = 512;
+/** How long a helper may take to start before the SVD goes on without it. */
+const READY_MS = 10_000;
+
+/** Control words shared with the helpers. */
+const READY = 0;
+const DONE = 1;
+const FAILED = 2;
+const CLOSED = 3;
+const SIGNALS = 4; // then one wake-up word per helper
+
+/** One lane's share of the reflector stage: applyQ on rows r0..r1−1 of ut, applyP on those of vt. */
+interface Task {
+  q: { x: Float64Array; m: number; tau: Float64Array; ut: Float64Array; r0: number; r1: number };
+  p: { w: Float64Array; tau: Float64Array; vt: Float64Array; r0: number; r1: number };
+}
+
+export interface HelperData { mode: 'helper'; ctrl: Int32Array; index: number; port: MessagePort }
+
+/** The lanes of one SVD: arrays they share, and the reflector stage. */
+export interface Lanes {
+  readonly count: number;
+  /** A zeroed Float64Array the helpers can see. */
+  array(length: number): Float64Array;
+  /** applyQ on rows 0..qCount−1 of ut and applyP on rows 0..pCount−1 of vt. */
+  reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void;
+  close(): void;
+}
+
+/** One lane: plain arrays, the stage run here. */
+export const solo: Lanes = {
+  count: 1,
+  array: (length) => new Float64Array(length),
+  reflect(bd, ut, qCount, vt, pCount) {
+    if (ut) applyQRows(bd.x, bd.m, bd.tauQ, ut, 0, qCount);
+    applyPRows(bd.w, bd.tauP, vt, 0, pCount);
+  },
+  close() {},
+};
+
+const workerSource = (): string | undefined =>
+  typeof POOL_WORKER_SOURCE === 'string' ? POOL_WORKER_SOURCE : (workerData as { source?: string } | null)?.source;
+
+/** Lanes for an n-wide SVD given `threads`: helpers only when worth it and possible. */
+export function lanesFor(n: number, threads: number): Lanes {
+  const source = workerSource();
+  if (threads <= 1 || n < LANES_MIN_N || !source) return solo;
+  return Team.start(source, threads - 1) ?? solo;
+}
+
+/** [t0, t1) of lane i of `count` over `len` items. */
+const stripe = (len: number, i: number, count: number): [number, number] => [Math.floor((len * i) / count), Math.floor((len * (i + 1)) / count)];
+
+class Team implements Lanes {
+  private done = 0;
+
+  private constructor(private readonly ctrl: Int32Array, private readonly ports: MessagePort[]) {}
+
+  get count(): number {
+    return this.ports.length + 1;
+  }
+
+  /** Starts `helpers` threads and waits until they run; undefined (and nothing left running) if they do not. */
+  static start(source: string, helpers: number): Team | undefined {
+    const ctrl = new Int32Array(new SharedArrayBuffer(4 * (SIGNALS + helpers)));
+    const ports: MessagePort[] = [];
+    const workers: Worker[] = [];
+    try {
+      for (let index = 0; index < helpers; index++) {
+        const { port1, port2 } = new MessageChannel();
+        const data: HelperData = { mode: 'helper', ctrl, index, port: port2 };
+        const w = new Worker(source, { eval: true, workerData: data, transferList: [port2] });
+        w.unref();
+        workers.push(w);
+        ports.push(port1);
+      }
+    } catch {
+      workers.forEach((w) => void w.terminate());
+      return undefined;
+    }
+    const team = new Team(ctrl, ports);
+    const deadline = Date.now() + READY_MS;
+    while (Atomics.load(ctrl, READY) < helpers && Date.now() < deadline) Atomics.wait(ctrl, READY, Atomics.load(ctrl, READY), 50);
+    if (Atomics.load(ctrl, READY) < helpers) {
+      team.close();
+      return undefined;
+    }
+    return team;
+  }
+
+  array(length: number): Float64Array {
+    return new Float64Array(new SharedArrayBuffer(8 * length));
+  }
+
+  reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void {
+    // x is shared already (the caller allocated it here); w is n × n and copied into shared memory;
+    // the τs are small and travel with the message.
+    const w = this.array(bd.w.length);
+    w.set(bd.w);
+    const task = (lane: number): Task => {
+      const [q0, q1] = stripe(ut ? qCount : 0, lane, this.count);
+      const [p0, p1] = stripe(pCount, lane, this.count);
+      return {
+        q: { x: bd.x, m: bd.m, tau: bd.tauQ, ut: ut ?? vt, r0: q0, r1: q1 },
+        p: { w, tau: bd.tauP, vt, r0: p0, r1: p1 },
+      };
+    };
+    this.ports.forEach((port, h) => {
+      port.postMessage(task(h + 1));
+      Atomics.add(this.ctrl, SIGNALS + h, 1);
+      Atomics.notify(this.ctrl, SIGNALS + h);
+    });
+    runReflect(task(0));
+    this.done += this.ports.length;
+    for (let seen = Atomics.load(this.ctrl, DONE); seen < this.done; seen = Atomics.load(this.ctrl, DONE)) Atomics.wait(this.ctrl, DONE, seen);
+    if (Atomics.load(this.ctrl, FAILED)) throw new Error('svd: a helper thread failed');
+  }
+
+  close(): void {
+    // Each helper ends its own thread when woken with CLOSED set (a caller without an event loop
+    // cannot await terminate()). The ports stay open: closing one can drop what is still queued.
+    Atomics.store(this.ctrl, CLOSED, 1);
+    this.ports.forEach((_, h) => {
+      Atomics.add(this.ctrl, SIGNALS + h, 1);
+      Atomics.notify(this.ctrl, SIGNALS + h);
+    });
+  }
+}
+
+function runReflect({ q, p }: Task): void {
+  if (q.r1 > q.r0) applyQRows(q.x, q.m, q.tau, q.ut, q.r0, q.r1);
+  if (p.r1 > p.r0) applyPRows(p.w, p.tau, p.vt, p.r0, p.r1);
+}
+
+/** A helper lane's loop (pool-worker.ts in helper mode): wait, run the task posted, count it done. */
+export function serveHelper({ ctrl, index, port }: HelperData): void {
+  const signal = SIGNALS + index;
+  Atomics.add(ctrl, READY, 1);
+  Atomics.notify(ctrl, READY);
+  for (;;) {
+    Atomics.wait(ctrl, signal, 0);
+    if (Atomics.load(ctrl, CLOSED)) return;
+    // The task is posted before the signal is raised; until it is seen the signal stays up, and
+    // the lane looks again a millisecond later.
+    const m = receiveMessageOnPort(port);
+    if (!m) {
+      Atomics.wait(ctrl, CLOSED, 0, 1);
+      continue;
+    }
+    Atomics.sub(ctrl, signal, 1);
+    try {
+      runReflect(m.message as Task);
+    } catch {
+      Atomics.store(ctrl, FAILED, 1);
+    }
+    Atomics.add(ctrl, DONE, 1);
+    Atomics.notify(ctrl, DONE);
+  }
+}

@@ -1,0 +1,37 @@
+// One SVD over several threads (sidecar/linalg/lanes.ts): helpers start where they pay off, and the
+// results are bit-identical to one thread's.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LANES_MIN_N, lanesFor } from '../../../sidecar/linalg/lanes';
+import { matrix } from '../../../sidecar/linalg/matrix';
+import { svdPortable } from '../../../sidecar/linalg/svd';
+
+function random(m: number, n: number, seed: number) {
+  let s = seed;
+  return matrix(m, n, Float64Array.from({ length: m * n }, () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5)));
+}
+
+const same = (x: Float64Array, y: Float64Array) => x.length === y.length && x.every((v, i) => Object.is(v, y[i]));
+
+test('lanesFor: helper threads only for n ≥ LANES_MIN_N and more than one thread', () => {
+  assert.equal(lanesFor(LANES_MIN_N - 1, 2).count, 1);
+  assert.equal(lanesFor(LANES_MIN_N, 1).count, 1);
+  const lanes = lanesFor(LANES_MIN_N, 3);
+  try {
+    assert.equal(lanes.count, 3);
+    assert.ok(lanes.array(4).buffer instanceof SharedArrayBuffer);
+  } finally {
+    lanes.close();
+  }
+});
+
+for (const [m, n, full, top] of [[700, 530, false, undefined], [530, 700, true, undefined], [530, 800, false, 200]] as const) {
+  test(`svd ${m}×${n}${full ? ' full' : ''}${top ? ` top ${top}` : ''}: two threads give bit for bit one thread's result`, () => {
+    const a = random(m, n, m + n);
+    const one = svdPortable(a, true, full, top, 1);
+    const two = svdPortable(a, true, full, top, 2);
+    assert.ok(same(one.s, two.s), 's');
+    assert.ok(same(one.u!.data, two.u!.data), 'U');
+    assert.ok(same(one.v!.data, two.v!.data), 'V');
+  });
+}
