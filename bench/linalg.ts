@@ -8,7 +8,7 @@ import { svdPortable } from '../sidecar/linalg/svd';
 import { POOL_SIZE } from '../sidecar/linalg/pool';
 import { matrix, type Matrix } from '../sidecar/linalg/matrix';
 import { applyP, applyQ, bidiagonalize } from '../sidecar/linalg/bidiagonal';
-import { bidiagonalQr, rowRotator } from '../sidecar/linalg/bidiagonal-qr';
+import { bidiagonalQr, RowRotator } from '../sidecar/linalg/bidiagonal-qr';
 
 const ROOT = resolve(__dirname.replace(/[\\/]out[\\/].*$/, ''));
 const shapes: [number, number][] = [[256, 256], [512, 512], [1024, 1024], [2048, 2048], [1024, 4096]];
@@ -66,7 +66,7 @@ function phases(n: number): void {
   const ub = eye();
   const vb = eye();
   t = performance.now();
-  bidiagonalQr(Float64Array.from(bd.d), Float64Array.from(bd.e), rowRotator(ub, n), rowRotator(vb, n));
+  bidiagonalQr(Float64Array.from(bd.d), Float64Array.from(bd.e), new RowRotator(ub, n), new RowRotator(vb, n));
   const q = lap();
   applyQ(bd, ub, n);
   applyP(bd, vb, n);

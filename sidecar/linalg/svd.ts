@@ -9,7 +9,7 @@
 import { leadingColumns, matrix, transposeData, type Matrix } from './matrix';
 import { bidiagonalize, type Bidiagonal } from './bidiagonal';
 import { lanesFor, solo, type Lanes } from './lanes';
-import { bidiagonalQr, rowRotator } from './bidiagonal-qr';
+import { bidiagonalQr, RowRotator } from './bidiagonal-qr';
 
 export interface SvdParts { s: Float64Array; u?: Matrix; v?: Matrix }
 
@@ -50,9 +50,11 @@ function bothBases(bd: Bidiagonal, tall: boolean, full: boolean, lanes: Lanes): 
   const m = bd.m;
   const d = Float64Array.from(bd.d);
   const e = Float64Array.from(bd.e);
-  const ub = identityInto(lanes.array(n * n), n);
-  const vb = identityInto(lanes.array(n * n), n);
-  bidiagonalQr(d, e, rowRotator(ub, n), rowRotator(vb, n));
+  // The rotated bases stay on this thread as plain arrays, whatever the lanes (the rotation loop
+  // then meets one kind of array).
+  const ub = identityData(n);
+  const vb = identityData(n);
+  bidiagonalQr(d, e, new RowRotator(ub, n), new RowRotator(vb, n));
   const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => d[y] - d[x]);
   const s = Float64Array.from(order, (i) => d[i]);
   // Left vectors of the tall matrix: rows of ut (length m), Ub's columns padded, then unit vectors
@@ -78,8 +80,8 @@ function leadingFromShortSide(a: Matrix, tall: boolean, bd: Bidiagonal, k: numbe
   const n = bd.d.length;
   const m = tall ? a.rows : a.cols;
   const d = Float64Array.from(bd.d);
-  const vb = identityInto(lanes.array(n * n), n);
-  bidiagonalQr(d, Float64Array.from(bd.e), undefined, rowRotator(vb, n));
+  const vb = identityData(n);
+  bidiagonalQr(d, Float64Array.from(bd.e), undefined, new RowRotator(vb, n));
   const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => d[y] - d[x]);
   const s = Float64Array.from(order, (i) => d[i]);
   if (!(s[k - 1] >= TOP_MIN_RATIO * s[0]) || s[0] === 0) return undefined;
@@ -119,11 +121,7 @@ function leadingPairs(r: SvdParts, k: number): SvdParts {
 }
 
 function identityData(n: number): Float64Array {
-  return identityInto(new Float64Array(n * n), n);
-}
-
-/** x (n × n, zeroed) as the identity. */
-function identityInto(x: Float64Array, n: number): Float64Array {
+  const x = new Float64Array(n * n);
   for (let i = 0; i < n; i++) x[i * n + i] = 1;
   return x;
 }
