@@ -24,8 +24,11 @@ export interface ForwardOptions {
 
 export class StreamingModel {
   readonly vocabSize: number;
-  /** Undefined once released (releaseEmbedding). */
-  private embedding?: tf.Tensor2D;
+  /** The token embedding [vocab, hidden], on the host: embed() uploads only the rows it looks up, so
+   *  the table never enters the tensor backend's memory (the wasm heap keeps its high-water mark for
+   *  the process). Undefined once released (releaseEmbedding). */
+  private embedding?: Float32Array;
+  readonly hidden: number;
   private positions?: tf.Tensor2D;
   /** lm_head transposed, [hidden, vocab]: a plain matMul (see linear.ts); for a tied head a second copy. Read on first use. */
   private head?: Promise<tf.Tensor2D>;
@@ -33,13 +36,13 @@ export class StreamingModel {
   private constructor(
     readonly ckpt: Checkpoint,
     readonly arch: ResolvedArch,
-    embedding: tf.Tensor2D,
+    embedding: { data: Float32Array; shape: readonly number[] },
     positions: tf.Tensor2D | undefined,
     private readonly norm: { w: tf.Tensor1D; b?: tf.Tensor1D },
   ) {
-    this.embedding = embedding;
+    this.embedding = embedding.data;
     this.positions = positions;
-    this.vocabSize = embedding.shape[0];
+    [this.vocabSize, this.hidden] = embedding.shape;
   }
 
   get layerCount(): number {
@@ -73,7 +76,10 @@ export class StreamingModel {
       return t;
     };
     try {
-      const embedding = await t2(`${arch.embed}.weight`);
+      const name = `${arch.embed}.weight`;
+      const shape = ckpt.tensors.get(name)?.shape;
+      if (!shape || shape.length !== 2) throw new Error(`${ckpt.dir}: ${name} missing or not 2-D`);
+      const embedding = { data: await ckpt.read(name), shape };
       const positions = arch.positions ? await t2(`${arch.positions}.weight`) : undefined;
       const norm = { w: await t1(`${arch.finalNorm}.weight`), b: ckpt.has(`${arch.finalNorm}.bias`) ? await t1(`${arch.finalNorm}.bias`) : undefined };
       return new StreamingModel(ckpt, arch, embedding, positions, norm);
@@ -91,8 +97,11 @@ export class StreamingModel {
     const V = this.vocabSize;
     for (const id of ids) if (!(id >= 0 && id < V)) throw new Error(`embed: token id ${id} outside the vocabulary of ${V}`);
     if (positions && seqLen > positions.shape[0]) throw new Error(`embed: sequence length ${seqLen} exceeds the ${positions.shape[0]} learned positions`);
+    const H = this.hidden;
+    const rows = new Float32Array(ids.length * H);
+    ids.forEach((id, k) => rows.set(embedding.subarray(id * H, id * H + H), k * H));
     return tf.tidy(() => {
-      const e = tf.reshape(tf.gather(embedding, tf.tensor1d(ids, 'int32')), [batch, seqLen, -1]) as tf.Tensor3D;
+      const e = tf.tensor3d(rows, [batch, seqLen, H]);
       return (positions ? tf.add(e, tf.slice(positions, [0, 0], [seqLen, -1])) : e) as tf.Tensor3D;
     });
   }
@@ -102,7 +111,6 @@ export class StreamingModel {
    * only runs layers: its memory goes to the layers' activations instead. embed() throws after.
    */
   releaseEmbedding(): void {
-    this.embedding?.dispose();
     this.positions?.dispose();
     this.embedding = this.positions = undefined;
   }
