@@ -156,6 +156,23 @@ export class RowRotator implements Rotator {
   }
 }
 
+/** Applies logged rotations to rows of M (row length len): pair r turns rows ab[2r], ab[2r+1] by
+ *  cs[2r], cs[2r+1], as RowRotator.push would have (lanes.ts applies one side on another thread). */
+export function applyRotations(M: Float64Array, len: number, ab: Int32Array, cs: Float64Array, count: number): void {
+  for (let r = 0; r < count; r++) {
+    const oa = ab[2 * r] * len;
+    const ob = ab[2 * r + 1] * len;
+    const c = cs[2 * r];
+    const s = cs[2 * r + 1];
+    for (let t = 0; t < len; t++) {
+      const x = M[oa + t];
+      const y = M[ob + t];
+      M[oa + t] = c * x + s * y;
+      M[ob + t] = c * y - s * x;
+    }
+  }
+}
+
 /** √(a² + b²) without Math.hypot's overflow guard, which costs more than the QR sweep itself;
  *  inputs are matrix entries far below 1e150. */
 function hypot(a: number, b: number): number {

@@ -1,14 +1,16 @@
 // Threads for ONE large SVD (the pool, pool.ts, runs independent operations side by side; a
-// Llama-size matrix is one operation, and its memory budget lets few run at once). The last stage
-// splits without changing any arithmetic: the reflectors act on the rows of the bases
-// independently, so each lane takes a range of rows, and results are bit-identical to one lane's
-// (tests). The caller is lane 0; helper lanes are worker threads started for the SVD (the pool's
-// worker program in helper mode) that share the bases through SharedArrayBuffers and are driven
-// through Atomics, so a caller without an event loop (a pool worker) can use them. Splitting the
-// bidiagonal QR's rotations the same way (each lane a stripe of coordinates, the rotations logged
-// and applied in batches) measured no faster than one thread.
+// Llama-size matrix is one operation, and its memory budget lets few run at once). Two stages split
+// without changing any arithmetic, so results are bit-identical to one lane's (tests):
+// - the bidiagonal QR rotates two bases independently: the caller rotates Vbᵀ as it goes and logs
+//   Ubᵀ's rotations, which the first helper applies in order, a chunk behind;
+// - the reflectors act on the rows of the bases independently: each lane takes a range of rows.
+// The caller is lane 0; helper lanes are worker threads started for the SVD (the pool's worker
+// program in helper mode) that share the bases through SharedArrayBuffers and are driven through
+// Atomics, so a caller without an event loop (a pool worker) can use them. Splitting the rotations
+// of both bases by coordinate stripes instead (a barrier per batch) measured no faster than one thread.
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { applyPRows, applyQRows, type Bidiagonal } from './bidiagonal';
+import { applyRotations, RowRotator, type Rotator } from './bidiagonal-qr';
 
 /** The bundled pool-worker.ts, in the bundles that are not that worker (scripts/build.mjs). */
 declare const POOL_WORKER_SOURCE: string | undefined;
@@ -17,6 +19,9 @@ declare const POOL_WORKER_SOURCE: string | undefined;
 export const LANES_MIN_N = 512;
 /** How long a helper may take to start before the SVD goes on without it. */
 const READY_MS = 10_000;
+/** Logged rotations per chunk, and chunks in the ring the caller fills while the helper applies. */
+const CHUNK_ROTATIONS = 16384;
+const CHUNKS = 4;
 
 /** Control words shared with the helpers. */
 const READY = 0;
@@ -25,11 +30,12 @@ const FAILED = 2;
 const CLOSED = 3;
 const SIGNALS = 4; // then one wake-up word per helper
 
-/** One lane's share of the reflector stage: applyQ on rows r0..r1−1 of ut, applyP on those of vt. */
-interface Task {
-  q: { x: Float64Array; m: number; tau: Float64Array; ut: Float64Array; r0: number; r1: number };
-  p: { w: Float64Array; tau: Float64Array; vt: Float64Array; r0: number; r1: number };
-}
+/** One lane's share of the reflector stage (applyQ on rows r0..r1−1 of ut, applyP on those of vt),
+ *  or a chunk of Ubᵀ's rotations. */
+type Task =
+  | { kind: 'reflect'; q: { x: Float64Array; m: number; tau: Float64Array; ut: Float64Array; r0: number; r1: number };
+      p: { w: Float64Array; tau: Float64Array; vt: Float64Array; r0: number; r1: number } }
+  | { kind: 'rotate'; basis: Float64Array; len: number; ab: Int32Array; cs: Float64Array; count: number };
 
 export interface HelperData { mode: 'helper'; ctrl: Int32Array; index: number; port: MessagePort }
 
@@ -38,6 +44,9 @@ export interface Lanes {
   readonly count: number;
   /** A zeroed Float64Array the helpers can see. */
   array(length: number): Float64Array;
+  /** Ubᵀ for the bidiagonal QR (the n × n identity) and its rotator; finish() returns once every
+   *  rotation pushed is applied. */
+  leftBasis(n: number): { basis: Float64Array; rotator: Rotator; finish(): void };
   /** applyQ on rows 0..qCount−1 of ut and applyP on rows 0..pCount−1 of vt. */
   reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void;
   close(): void;
@@ -47,12 +56,21 @@ export interface Lanes {
 export const solo: Lanes = {
   count: 1,
   array: (length) => new Float64Array(length),
+  leftBasis(n) {
+    const basis = identity(new Float64Array(n * n), n);
+    return { basis, rotator: new RowRotator(basis, n), finish() {} };
+  },
   reflect(bd, ut, qCount, vt, pCount) {
     if (ut) applyQRows(bd.x, bd.m, bd.tauQ, ut, 0, qCount);
     applyPRows(bd.w, bd.tauP, vt, 0, pCount);
   },
   close() {},
 };
+
+function identity(x: Float64Array, n: number): Float64Array {
+  for (let i = 0; i < n; i++) x[i * n + i] = 1;
+  return x;
+}
 
 const workerSource = (): string | undefined =>
   typeof POOL_WORKER_SOURCE === 'string' ? POOL_WORKER_SOURCE : (workerData as { source?: string } | null)?.source;
@@ -68,7 +86,8 @@ export function lanesFor(n: number, threads: number): Lanes {
 const stripe = (len: number, i: number, count: number): [number, number] => [Math.floor((len * i) / count), Math.floor((len * (i + 1)) / count)];
 
 class Team implements Lanes {
-  private done = 0;
+  /** Tasks sent to helpers so far; DONE counts those finished. */
+  private sent = 0;
 
   private constructor(private readonly ctrl: Int32Array, private readonly ports: MessagePort[]) {}
 
@@ -108,27 +127,62 @@ class Team implements Lanes {
     return new Float64Array(new SharedArrayBuffer(8 * length));
   }
 
+  leftBasis(n: number): { basis: Float64Array; rotator: Rotator; finish(): void } {
+    const basis = identity(this.array(n * n), n);
+    const ring = Array.from({ length: CHUNKS }, () => ({ ab: new Int32Array(new SharedArrayBuffer(8 * CHUNK_ROTATIONS)), cs: this.array(2 * CHUNK_ROTATIONS) }));
+    const first = this.sent;
+    let chunk = 0;
+    let fill = 0;
+    let posted = 0;
+    const post = () => {
+      if (!fill) return;
+      const { ab, cs } = ring[chunk];
+      this.send(0, { kind: 'rotate', basis, len: n, ab, cs, count: fill });
+      posted++;
+      chunk = (chunk + 1) % CHUNKS;
+      fill = 0;
+      // The next chunk is free once the helper has applied what it held (tasks finish in order).
+      this.waitFor(first + posted - CHUNKS + 1);
+    };
+    const rotator: Rotator = {
+      push(a, b, c, s) {
+        const { ab, cs } = ring[chunk];
+        ab[2 * fill] = a;
+        ab[2 * fill + 1] = b;
+        cs[2 * fill] = c;
+        cs[2 * fill + 1] = s;
+        if (++fill === CHUNK_ROTATIONS) post();
+      },
+    };
+    return { basis, rotator, finish: () => { post(); this.waitFor(first + posted); } };
+  }
+
   reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void {
-    // x is shared already (the caller allocated it here); w is n × n and copied into shared memory;
-    // the τs are small and travel with the message.
-    const w = this.array(bd.w.length);
-    w.set(bd.w);
-    const task = (lane: number): Task => {
+    // x is shared (the caller allocated it with array()); w (n × n) and the τs are copied with the message.
+    const task = (lane: number): Extract<Task, { kind: 'reflect' }> => {
       const [q0, q1] = stripe(ut ? qCount : 0, lane, this.count);
       const [p0, p1] = stripe(pCount, lane, this.count);
       return {
+        kind: 'reflect',
         q: { x: bd.x, m: bd.m, tau: bd.tauQ, ut: ut ?? vt, r0: q0, r1: q1 },
-        p: { w, tau: bd.tauP, vt, r0: p0, r1: p1 },
+        p: { w: bd.w, tau: bd.tauP, vt, r0: p0, r1: p1 },
       };
     };
-    this.ports.forEach((port, h) => {
-      port.postMessage(task(h + 1));
-      Atomics.add(this.ctrl, SIGNALS + h, 1);
-      Atomics.notify(this.ctrl, SIGNALS + h);
-    });
-    runReflect(task(0));
-    this.done += this.ports.length;
-    for (let seen = Atomics.load(this.ctrl, DONE); seen < this.done; seen = Atomics.load(this.ctrl, DONE)) Atomics.wait(this.ctrl, DONE, seen);
+    this.ports.forEach((_, h) => this.send(h, task(h + 1)));
+    runTask(task(0));
+    this.waitFor(this.sent);
+  }
+
+  private send(helper: number, task: Task): void {
+    this.ports[helper].postMessage(task);
+    this.sent++;
+    Atomics.add(this.ctrl, SIGNALS + helper, 1);
+    Atomics.notify(this.ctrl, SIGNALS + helper);
+  }
+
+  /** Returns once `count` tasks are done (throws if one failed). */
+  private waitFor(count: number): void {
+    for (let seen = Atomics.load(this.ctrl, DONE); seen < count; seen = Atomics.load(this.ctrl, DONE)) Atomics.wait(this.ctrl, DONE, seen);
     if (Atomics.load(this.ctrl, FAILED)) throw new Error('svd: a helper thread failed');
   }
 
@@ -143,12 +197,14 @@ class Team implements Lanes {
   }
 }
 
-function runReflect({ q, p }: Task): void {
+function runTask(t: Task): void {
+  if (t.kind === 'rotate') return applyRotations(t.basis, t.len, t.ab, t.cs, t.count);
+  const { q, p } = t;
   if (q.r1 > q.r0) applyQRows(q.x, q.m, q.tau, q.ut, q.r0, q.r1);
   if (p.r1 > p.r0) applyPRows(p.w, p.tau, p.vt, p.r0, p.r1);
 }
 
-/** A helper lane's loop (pool-worker.ts in helper mode): wait, run the task posted, count it done. */
+/** A helper lane's loop (pool-worker.ts in helper mode): wait, run the tasks posted in order, count each done. */
 export function serveHelper({ ctrl, index, port }: HelperData): void {
   const signal = SIGNALS + index;
   Atomics.add(ctrl, READY, 1);
@@ -165,7 +221,7 @@ export function serveHelper({ ctrl, index, port }: HelperData): void {
     }
     Atomics.sub(ctrl, signal, 1);
     try {
-      runReflect(m.message as Task);
+      runTask(m.message as Task);
     } catch {
       Atomics.store(ctrl, FAILED, 1);
     }

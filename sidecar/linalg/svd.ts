@@ -50,11 +50,12 @@ function bothBases(bd: Bidiagonal, tall: boolean, full: boolean, lanes: Lanes): 
   const m = bd.m;
   const d = Float64Array.from(bd.d);
   const e = Float64Array.from(bd.e);
-  // The rotated bases stay on this thread as plain arrays, whatever the lanes (the rotation loop
-  // then meets one kind of array).
-  const ub = identityData(n);
+  // Vbᵀ is rotated here; Ubᵀ here too, or by a helper lane as the rotations come (lanes.ts).
+  const lb = lanes.leftBasis(n);
   const vb = identityData(n);
-  bidiagonalQr(d, e, new RowRotator(ub, n), new RowRotator(vb, n));
+  bidiagonalQr(d, e, lb.rotator, new RowRotator(vb, n));
+  lb.finish();
+  const ub = lb.basis;
   const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => d[y] - d[x]);
   const s = Float64Array.from(order, (i) => d[i]);
   // Left vectors of the tall matrix: rows of ut (length m), Ub's columns padded, then unit vectors
