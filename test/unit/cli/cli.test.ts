@@ -3,11 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeCheckpoint } from '../../fixtures/checkpoints';
 import { CLI, MODEL, hashTree } from '../../helpers/paths';
+import { tempDir } from '../../helpers/temp';
 
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 
@@ -32,7 +32,7 @@ test('inspect --json on the reference model', () => {
 });
 
 test('compress --json with plain SVD on a generated gpt2 checkpoint (Conv1D layout)', async () => {
-  const work = mkdtempSync(join(tmpdir(), 'rw-cli-'));
+  const work = tempDir('cli');
   await makeCheckpoint(join(work, 'gpt2'), { family: 'gpt2', layers: 2, hidden: 32, heads: 4, vocab: 64, dtype: 'F16' });
   const hashes = hashTree(join(work, 'gpt2'));
   writeFileSync(join(work, 'p.rankwise.json'), JSON.stringify({ model: 'gpt2', output: 'out', method: 'svd', ratio: 0.3 }));
@@ -53,7 +53,7 @@ test('compress --json with plain SVD on a generated gpt2 checkpoint (Conv1D layo
 });
 
 test('errors: one line on stderr, non-zero exit, nothing on stdout', () => {
-  const work = mkdtempSync(join(tmpdir(), 'rw-cli-err-'));
+  const work = tempDir('cli-err');
   const cases: [string[], RegExp][] = [
     [['inspect', join(work, 'nope')], /nope/],
     [['compress', join(work, 'missing.rankwise.json')], /cannot read/],

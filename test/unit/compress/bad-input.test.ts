@@ -3,8 +3,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../../../sidecar/tensor/backend';
 import { validatePlan } from '../../../sidecar/plan/plan';
@@ -15,13 +14,14 @@ import { ArchError } from '../../../sidecar/arch/table';
 import type { Job } from '../../../sidecar/compress/job';
 import { makeCheckpoint } from '../../fixtures/checkpoints';
 import { CLI } from '../../helpers/paths';
+import { tempDir } from '../../helpers/temp';
 
 before(async () => { await initBackend('wasm'); });
 
 const SMALL = { family: 'llama', layers: 2, hidden: 32, heads: 4, kvHeads: 2, intermediate: 48, vocab: 64 } as const;
 
 async function workspace(): Promise<string> {
-  const root = mkdtempSync(join(tmpdir(), 'rw-bad-'));
+  const root = tempDir('bad');
   await makeCheckpoint(join(root, 'model'), SMALL);
   writeFileSync(join(root, 'calib.txt'), 'the quick brown fox jumps over the lazy dog '.repeat(200));
   return root;

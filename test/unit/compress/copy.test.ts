@@ -2,8 +2,7 @@
 // from their stored bytes, not decoded to float32 and encoded again; a dtype change converts them.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../../../sidecar/tensor/backend';
 import { openCheckpoint } from '../../../sidecar/checkpoint/checkpoint';
@@ -11,11 +10,12 @@ import { validatePlan } from '../../../sidecar/plan/plan';
 import { compress } from '../../../sidecar/compress/run';
 import { silentJob } from '../../../sidecar/compress/job';
 import { makeCheckpoint } from '../../fixtures/checkpoints';
+import { tempDir } from '../../helpers/temp';
 
 before(async () => { await initBackend('wasm'); });
 
 test('a tensor copied with its dtype kept is written byte for byte; a dtype change converts it', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'rw-copy-'));
+  const root = tempDir('copy');
   const dir = join(root, 'model');
   await makeCheckpoint(dir, { family: 'llama', layers: 2, hidden: 16, heads: 2, kvHeads: 1, intermediate: 24, vocab: 32, dtype: 'BF16' });
   const src = await openCheckpoint(dir);

@@ -6,11 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeCheckpoint } from '../../fixtures/checkpoints';
 import { CLI } from '../../helpers/paths';
+import { tempDir } from '../../helpers/temp';
 
 /**
  * Mounts a tmpfs with `options` on `mountPoint`, runs each plan with the CLI, and reports per plan
@@ -33,7 +33,7 @@ done`;
 }
 
 async function workspace(): Promise<{ root: string; disk: string; plan: (name: string, body: Record<string, unknown>) => string }> {
-  const root = mkdtempSync(join(tmpdir(), 'rw-disk-'));
+  const root = tempDir('disk');
   // 3 layers of ~150 kB in float32: any output is far larger than the 64 kB disk below.
   await makeCheckpoint(join(root, 'model'), { family: 'llama', layers: 3, hidden: 64, heads: 4, kvHeads: 2, intermediate: 128, vocab: 256 });
   writeFileSync(join(root, 'calib.txt'), 'the quick brown fox jumps over the lazy dog '.repeat(200));

@@ -1,13 +1,13 @@
 // Calibration and evaluation text: files and folders, seeded window sampling, evaluation windows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { calibrationShape, evaluationWindows, readText, sampleWindows } from '../../../sidecar/data/text';
+import { tempDir } from '../../helpers/temp';
 
 test('readText: a file, a folder of .txt files in name order, clear errors', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rw-text-'));
+  const dir = tempDir('text');
   writeFileSync(join(dir, 'b.txt'), 'second');
   writeFileSync(join(dir, 'a.txt'), 'first');
   writeFileSync(join(dir, 'skip.md'), 'not text');

@@ -2,14 +2,14 @@
 // sidecar's progress notifications become a progress bar.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { plansForModel } from '../../../extension/commands/plan-files';
 import { progressReporter } from '../../../extension/commands/progress';
+import { tempDir } from '../../helpers/temp';
 
 test('plan files inside or beside the folder whose model is that folder are offered, others not', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'rw-plans-'));
+  const root = tempDir('plans');
   const model = join(root, 'brown');
   mkdirSync(model);
   mkdirSync(join(root, 'other'));

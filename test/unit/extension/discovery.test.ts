@@ -1,14 +1,14 @@
 // Checkpoint discovery and default plan naming for "Compress model" (no VS Code needed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findCheckpoints, isCheckpointListing } from '../../../extension/checkpoints/discover';
 import { defaultOutput, defaultPlan } from '../../../extension/commands/default-plan';
+import { tempDir } from '../../helpers/temp';
 
 test('checkpoint discovery finds config.json + safetensors folders, skips node_modules and hidden folders', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'rw-disc-'));
+  const root = tempDir('disc');
   const mk = (rel: string, files: string[]) => {
     mkdirSync(join(root, rel), { recursive: true });
     for (const f of files) writeFileSync(join(root, rel, f), '{}');

@@ -2,13 +2,13 @@
 // cancellation as `$/cancelRequest`, one automatic restart after a crash, then a clear error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc/node';
 import { passesLevel, SidecarClient, SidecarExitedError } from '../../../extension/sidecar/client';
 import { ErrorCodes, Requests, type ProgressParams } from '../../../sidecar/rpc/protocol';
 import { MODEL, SIDECAR } from '../../helpers/paths';
+import { tempDir } from '../../helpers/temp';
 
 const plan = (output: string) => ({ plan: { model: MODEL, output, method: 'svd', ratio: 0.2, backend: 'cpu' }, baseDir: MODEL });
 
@@ -22,7 +22,7 @@ function client(exits: boolean[] = [], logs: string[] = []) {
 test('cancelling the token reaches the sidecar as $/cancelRequest and nothing is written', async (t) => {
   const c = client();
   t.after(() => c.stop());
-  const output = join(mkdtempSync(join(tmpdir(), 'rw-cancel-')), 'out');
+  const output = join(tempDir('cancel'), 'out');
   const source = new CancellationTokenSource();
   const seen: ProgressParams[] = [];
   await assert.rejects(
@@ -50,7 +50,7 @@ test('lazy start, one restart after a crash, then a clear error until an explici
   const second = await c.request(Requests.hello);
   assert.notEqual(second.pid, first.pid, 'restarted on the next request');
   // A crash during a request rejects it instead of hanging: kill once the compression is under way.
-  const output = join(mkdtempSync(join(tmpdir(), 'rw-crash-')), 'out');
+  const output = join(tempDir('crash'), 'out');
   await assert.rejects(
     c.request(Requests.compress, plan(output), undefined, () => process.kill(second.pid, 'SIGKILL')),
     (e: Error) => e instanceof SidecarExitedError && /stopped during the request/.test(e.message),

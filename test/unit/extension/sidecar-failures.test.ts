@@ -4,8 +4,7 @@
 // carries the dead process's id), and the next run of the plan removes it and resumes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import { SidecarClient, SidecarExitedError } from '../../../extension/sidecar/client';
@@ -14,6 +13,7 @@ import { ErrorCodes, Requests } from '../../../sidecar/rpc/protocol';
 import { resumeDirFor } from '../../../sidecar/compress/resume';
 import { makeCheckpoint } from '../../fixtures/checkpoints';
 import { CORPORA, MODEL, SIDECAR } from '../../helpers/paths';
+import { tempDir } from '../../helpers/temp';
 
 function client(opts: { script?: string; env?: NodeJS.ProcessEnv } = {}) {
   const logs: string[] = [];
@@ -28,7 +28,7 @@ function client(opts: { script?: string; env?: NodeJS.ProcessEnv } = {}) {
 test('SIGKILL mid-factorize: reported with a restart offer; nothing published; the next run removes the stale folder and resumes to the same bytes', async (t) => {
   const { c, logs, exits } = client();
   t.after(() => c.stop());
-  const work = mkdtempSync(join(tmpdir(), 'rw-kill-'));
+  const work = tempDir('kill');
   await makeCheckpoint(join(work, 'wide'), { family: 'llama', layers: 5, hidden: 128, heads: 4, kvHeads: 4, intermediate: 384, vocab: 64 });
   const params = (output: string) => ({ plan: { model: 'wide', output, method: 'svd', ratio: 0.2 }, baseDir: work });
   const { pid } = await c.request(Requests.hello);
@@ -84,7 +84,7 @@ test('out of memory for real: a heap limit the request exceeds is reported as su
 test('an allocation failure inside the sidecar is an OutOfMemory error; the message says what to lower and the sidecar keeps serving', async (t) => {
   const { c, exits } = client();
   t.after(() => c.stop());
-  const text = join(mkdtempSync(join(tmpdir(), 'rw-alloc-')), 'calib.txt');
+  const text = join(tempDir('alloc'), 'calib.txt');
   writeFileSync(text, readFileSync(join(CORPORA, 'brown-train.txt'), 'utf8').slice(0, 20_000));
   const { pid } = await c.request(Requests.hello);
   // 2³⁰ windows of 32 tokens: the id buffer alone exceeds what a typed array may hold.
@@ -99,7 +99,7 @@ test('an allocation failure inside the sidecar is an OutOfMemory error; the mess
 });
 
 test('a sidecar that exits on its own is reported with its exit code and a restart offer; the next request works', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'rw-exit-'));
+  const dir = tempDir('exit');
   // The first process exits with code 3 on its first request; later ones are the real sidecar.
   const script = join(dir, 'flaky-sidecar.js');
   writeFileSync(script, `const fs = require('fs');

@@ -1,7 +1,6 @@
 // Shared by the method tests: a small llama checkpoint that the real tokenizer can feed, its
 // calibration text, plain float64 matrix helpers, and the inputs a layer's projections see.
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { InputSite } from '../../../sidecar/arch/table';
@@ -9,10 +8,9 @@ import { StreamingModel as StreamingModelClass, type StreamingModel } from '../.
 import { BlockInfluence } from '../../../sidecar/stats/block-influence';
 import { makeCheckpoint } from '../../fixtures/checkpoints';
 import { CORPORA, MODEL } from '../../helpers/paths';
+import { tempDir } from '../../helpers/temp';
 
-export function tempDir(tag: string): string {
-  return mkdtempSync(join(tmpdir(), `rw-${tag}-`));
-}
+export { tempDir };
 
 /**
  * 3 layers, hidden 32, GQA (4 heads, 2 kv heads: k/v are 16×32), MLP 48, with the real model's

@@ -1,18 +1,16 @@
 // Shared by the model tests: run the independent numpy reference and compare arrays.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { StreamingModel } from '../../../sidecar/model/model';
 import { ROOT } from '../../helpers/paths';
+import { tempDir } from '../../helpers/temp';
+
+export { tempDir };
 
 export const REF = join(ROOT, 'test', 'reference', 'model');
 const PY = '/usr/bin/python3';
-
-export function tempDir(tag: string): string {
-  return mkdtempSync(join(tmpdir(), `rw-${tag}-`));
-}
 
 /** Runs make_reference.py MODE on dir for these id windows and returns its JSON. */
 export function reference<T>(mode: 'logits' | 'stats', dir: string, windows: number[][]): T {

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stripJsonc } from '../../../sidecar/plan/jsonc';
 import { globToRegExp } from '../../../sidecar/plan/glob';
 import { loadPlan, validatePlan } from '../../../sidecar/plan/plan';
 import { decideRanks, rankForRatio } from '../../../sidecar/plan/ranks';
 import { PlanError } from '../../../sidecar/errors';
+import { tempDir } from '../../helpers/temp';
 
 test('JSONC: comments and trailing commas go, strings stay intact', () => {
   const text = '{ // c\n "a": "x // not a comment, }", /* b */ "b": [1, 2,], }';
@@ -63,7 +63,7 @@ test('plan: every bad field gets an error that names it', () => {
 });
 
 test('loadPlan reads JSONC files and reports unreadable or malformed ones clearly', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rw-plan-'));
+  const dir = tempDir('plan');
   writeFileSync(join(dir, 'a.rankwise.json'), '// x\n{ "model": "m", "output": "o", "method": "svd", "ratio": 0.4, }');
   const p = await loadPlan(join(dir, 'a.rankwise.json'));
   assert.equal(p.model, join(dir, 'm'));

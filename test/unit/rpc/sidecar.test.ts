@@ -3,8 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CancellationTokenSource, ResponseError, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
 import { StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
@@ -15,6 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../sidecar/tensor/backend';
 import { StreamingModel } from '../../../sidecar/model/model';
 import { calibrationIds } from '../../../sidecar/methods/calibration';
+import { tempDir } from '../../helpers/temp';
 
 let child: ChildProcess;
 let conn: MessageConnection;
@@ -23,7 +23,7 @@ let stderr = '';
 
 before(async () => {
   assert.ok(existsSync(SIDECAR), 'dist/sidecar.js is built');
-  work = mkdtempSync(join(tmpdir(), 'rw-rpc-'));
+  work = tempDir('rpc');
   child = spawn(process.execPath, [SIDECAR, '--backend', 'cpu'], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stderr!.on('data', (d) => { stderr += d; });
   conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));

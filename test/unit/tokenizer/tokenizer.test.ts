@@ -4,13 +4,13 @@
 // cancelling a long tokenization.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdtempSync, copyFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { loadTokenizer } from '../../../sidecar/tokenizer/tokenizer';
 import { isCancel } from '../../../sidecar/errors';
 import { CORPORA, MODEL, ROOT } from '../../helpers/paths';
+import { tempDir } from '../../helpers/temp';
 
 const valid = readFileSync(join(CORPORA, 'brown-valid.txt'), 'utf8');
 
@@ -69,7 +69,7 @@ test('encodeLong gives encode()\'s ids, and an abort stops it within moments', a
 });
 
 test('a folder without tokenizer_config.json adds no BOS; a missing tokenizer.json is a clear error', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rw-tok-'));
+  const dir = tempDir('tok');
   copyFileSync(join(MODEL, 'tokenizer.json'), join(dir, 'tokenizer.json'));
   const tok = await loadTokenizer(dir);
   assert.deepEqual(Array.from(tok.encode('the')), [272]);
