@@ -39,7 +39,7 @@ type Task =
 
 export interface HelperData { mode: 'helper'; ctrl: Int32Array; index: number; port: MessagePort }
 
-/** The lanes of one SVD: arrays they share, and the reflector stage. */
+/** The lanes of one SVD: arrays they share, the left basis of the QR, and the reflector stage. */
 export interface Lanes {
   readonly count: number;
   /** A zeroed Float64Array the helpers can see. */
