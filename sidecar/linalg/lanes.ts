@@ -10,6 +10,7 @@
 // of both bases by coordinate stripes instead (a barrier per batch) measured no faster than one thread.
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { applyPRows, applyQRows, type Bidiagonal } from './bidiagonal';
+import { identity } from './matrix';
 import { applyRotations, RowRotator, type Rotator } from './bidiagonal-qr';
 
 /** The bundled pool-worker.ts, in the bundles that are not that worker (scripts/build.mjs). */
@@ -30,7 +31,7 @@ const FAILED = 2;
 const CLOSED = 3;
 const SIGNALS = 4; // then one wake-up word per helper
 
-/** One lane's share of the reflector stage (applyQ on rows r0..r1−1 of ut, applyP on those of vt),
+/** One lane's share of the reflector stage (Q on rows r0..r1−1 of ut, P on those of vt),
  *  or a chunk of Ubᵀ's rotations. */
 type Task =
   | { kind: 'reflect'; q: { x: Float64Array; m: number; tau: Float64Array; ut: Float64Array; r0: number; r1: number };
@@ -47,7 +48,7 @@ export interface Lanes {
   /** Ubᵀ for the bidiagonal QR (the n × n identity) and its rotator; finish() returns once every
    *  rotation pushed is applied. */
   leftBasis(n: number): { basis: Float64Array; rotator: Rotator; finish(): void };
-  /** applyQ on rows 0..qCount−1 of ut and applyP on rows 0..pCount−1 of vt. */
+  /** Q on rows 0..qCount−1 of ut and P on rows 0..pCount−1 of vt (bidiagonal.ts applyQRows/applyPRows). */
   reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void;
   close(): void;
 }
@@ -57,19 +58,24 @@ export const solo: Lanes = {
   count: 1,
   array: (length) => new Float64Array(length),
   leftBasis(n) {
-    const basis = identity(new Float64Array(n * n), n);
+    const basis = identity(n).data;
     return { basis, rotator: new RowRotator(basis, n), finish() {} };
   },
   reflect(bd, ut, qCount, vt, pCount) {
-    if (ut) applyQRows(bd.x, bd.m, bd.tauQ, ut, 0, qCount);
-    applyPRows(bd.w, bd.tauP, vt, 0, pCount);
+    runTask(reflectTask(bd, ut, qCount, vt, pCount, 0, 1));
   },
   close() {},
 };
 
-function identity(x: Float64Array, n: number): Float64Array {
-  for (let i = 0; i < n; i++) x[i * n + i] = 1;
-  return x;
+/** Lane `lane` of `lanes`'s share of the reflector stage. */
+function reflectTask(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number, lane: number, lanes: number): Task {
+  const [q0, q1] = stripe(ut ? qCount : 0, lane, lanes);
+  const [p0, p1] = stripe(pCount, lane, lanes);
+  return {
+    kind: 'reflect',
+    q: { x: bd.x, m: bd.m, tau: bd.tauQ, ut: ut ?? vt, r0: q0, r1: q1 },
+    p: { w: bd.w, tau: bd.tauP, vt, r0: p0, r1: p1 },
+  };
 }
 
 const workerSource = (): string | undefined =>
@@ -128,7 +134,8 @@ class Team implements Lanes {
   }
 
   leftBasis(n: number): { basis: Float64Array; rotator: Rotator; finish(): void } {
-    const basis = identity(this.array(n * n), n);
+    const basis = this.array(n * n);
+    basis.set(identity(n).data);
     const ring = Array.from({ length: CHUNKS }, () => ({ ab: new Int32Array(new SharedArrayBuffer(8 * CHUNK_ROTATIONS)), cs: this.array(2 * CHUNK_ROTATIONS) }));
     const first = this.sent;
     let chunk = 0;
@@ -159,15 +166,7 @@ class Team implements Lanes {
 
   reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void {
     // x is shared (the caller allocated it with array()); w (n × n) and the τs are copied with the message.
-    const task = (lane: number): Extract<Task, { kind: 'reflect' }> => {
-      const [q0, q1] = stripe(ut ? qCount : 0, lane, this.count);
-      const [p0, p1] = stripe(pCount, lane, this.count);
-      return {
-        kind: 'reflect',
-        q: { x: bd.x, m: bd.m, tau: bd.tauQ, ut: ut ?? vt, r0: q0, r1: q1 },
-        p: { w: bd.w, tau: bd.tauP, vt, r0: p0, r1: p1 },
-      };
-    };
+    const task = (lane: number) => reflectTask(bd, ut, qCount, vt, pCount, lane, this.count);
     this.ports.forEach((_, h) => this.send(h, task(h + 1)));
     runTask(task(0));
     this.waitFor(this.sent);

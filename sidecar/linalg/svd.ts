@@ -6,7 +6,7 @@
 // two, and the reflectors of the long side are never applied. That is exact in exact arithmetic;
 // in float64 it adds about ε·σ_1/σ_k to U's error and orthogonality, so it is used only while
 // σ_k ≥ TOP_MIN_RATIO · σ_1 (otherwise both bases are rotated as usual).
-import { leadingColumns, matrix, transposeData, type Matrix } from './matrix';
+import { identity, leadingColumns, matmul, matrix, transposeData, type Matrix } from './matrix';
 import { bidiagonalize, type Bidiagonal } from './bidiagonal';
 import { lanesFor, solo, type Lanes } from './lanes';
 import { bidiagonalQr, RowRotator } from './bidiagonal-qr';
@@ -52,12 +52,11 @@ function bothBases(bd: Bidiagonal, tall: boolean, full: boolean, lanes: Lanes): 
   const e = Float64Array.from(bd.e);
   // Vbᵀ is rotated here; Ubᵀ here too, or by a helper lane as the rotations come (lanes.ts).
   const lb = lanes.leftBasis(n);
-  const vb = identityData(n);
+  const vb = identity(n).data;
   bidiagonalQr(d, e, lb.rotator, new RowRotator(vb, n));
   lb.finish();
   const ub = lb.basis;
-  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => d[y] - d[x]);
-  const s = Float64Array.from(order, (i) => d[i]);
+  const { order, s } = descending(d);
   // Left vectors of the tall matrix: rows of ut (length m), Ub's columns padded, then unit vectors
   // e_n..e_{m−1} when the full basis is wanted; Q maps all of them at once.
   const count = full ? m : n;
@@ -81,55 +80,32 @@ function leadingFromShortSide(a: Matrix, tall: boolean, bd: Bidiagonal, k: numbe
   const n = bd.d.length;
   const m = tall ? a.rows : a.cols;
   const d = Float64Array.from(bd.d);
-  const vb = identityData(n);
+  const vb = identity(n).data;
   bidiagonalQr(d, Float64Array.from(bd.e), undefined, new RowRotator(vb, n));
-  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => d[y] - d[x]);
-  const s = Float64Array.from(order, (i) => d[i]);
+  const { order, s } = descending(d);
   if (!(s[k - 1] >= TOP_MIN_RATIO * s[0]) || s[0] === 0) return undefined;
   const vt = lanes.array(k * n);
   for (let r = 0; r < k; r++) vt.set(vb.subarray(order[r] * n, order[r] * n + n), r * n);
   lanes.reflect(bd, undefined, 0, vt, k);
-  // ut's rows: u_r = T v_r / σ_r, T = A (m×n, rows of A dotted with v_r) or Aᵀ (A's rows scaled by v_r[c] and summed).
-  const ut = new Float64Array(k * m);
-  const A = a.data;
-  for (let r = 0; r < k; r++) {
-    const v = vt.subarray(r * n, r * n + n);
-    const u = ut.subarray(r * m, r * m + m);
-    if (tall) {
-      for (let i = 0; i < m; i++) {
-        let acc = 0;
-        const o = i * n;
-        for (let c = 0; c < n; c++) acc += A[o + c] * v[c];
-        u[i] = acc;
-      }
-    } else {
-      for (let c = 0; c < n; c++) {
-        const x = v[c];
-        const o = c * m;
-        for (let i = 0; i < m; i++) u[i] += A[o + i] * x;
-      }
-    }
-    const inv = 1 / s[r];
-    for (let i = 0; i < m; i++) u[i] *= inv;
-  }
-  const left = matrix(m, k, transposeData(ut, k, m));
+  // U_k = T V_k Σ_k⁻¹ with T = A (tall) or Aᵀ: the product's rows are A's (or Aᵀ's) rows against V_kᵀ.
+  const u = matmul(a, matrix(k, n, vt), { transA: !tall, transB: true });
+  for (let i = 0; i < m; i++) for (let r = 0; r < k; r++) u.data[i * k + r] /= s[r];
   const right = matrix(n, k, transposeData(vt, k, n));
-  return tall ? { s, u: left, v: right } : { s, u: right, v: left };
+  return tall ? { s, u, v: right } : { s, u: right, v: u };
 }
 
 function leadingPairs(r: SvdParts, k: number): SvdParts {
   return { s: r.s, u: leadingColumns(r.u!, k), v: leadingColumns(r.v!, k) };
 }
 
-function identityData(n: number): Float64Array {
-  const x = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) x[i * n + i] = 1;
-  return x;
+/** The QR's singular values in descending order, and the index each came from. */
+function descending(d: Float64Array): { order: number[]; s: Float64Array } {
+  const order = Array.from(d, (_, i) => i).sort((x, y) => d[y] - d[x]);
+  return { order, s: Float64Array.from(order, (i) => d[i]) };
 }
 
 function emptySvd(rows: number, cols: number, vectors: boolean, full: boolean): SvdParts {
   const s = new Float64Array(0);
   if (!vectors) return { s };
-  const eye = (k: number) => matrix(k, k, identityData(k));
-  return { s, u: full ? eye(rows) : matrix(rows, 0), v: full ? eye(cols) : matrix(cols, 0) };
+  return { s, u: full ? identity(rows) : matrix(rows, 0), v: full ? identity(cols) : matrix(cols, 0) };
 }
