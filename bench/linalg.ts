@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { svdPortable } from '../sidecar/linalg/svd';
 import { POOL_SIZE } from '../sidecar/linalg/pool';
 import { matrix, type Matrix } from '../sidecar/linalg/matrix';
-import { applyP, applyQ, bidiagonalize } from '../sidecar/linalg/bidiagonal';
+import { bidiagonalize } from '../sidecar/linalg/bidiagonal';
+import { solo } from '../sidecar/linalg/lanes';
 import { bidiagonalQr, RowRotator } from '../sidecar/linalg/bidiagonal-qr';
 
 const ROOT = resolve(__dirname.replace(/[\\/]out[\\/].*$/, ''));
@@ -68,8 +69,7 @@ function phases(n: number): void {
   t = performance.now();
   bidiagonalQr(Float64Array.from(bd.d), Float64Array.from(bd.e), new RowRotator(ub, n), new RowRotator(vb, n));
   const q = lap();
-  applyQ(bd, ub, n);
-  applyP(bd, vb, n);
+  solo.reflect(bd, ub, n, vb, n);
   console.log(`${n}×${n} with vectors, by stage: bidiagonalisation ${b} s, bidiagonal QR with rotations of both bases ${q} s, reflectors applied to them ${lap()} s`);
 }
 

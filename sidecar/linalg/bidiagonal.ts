@@ -131,24 +131,15 @@ function reflector(v: Float64Array, from: number, to: number): { beta: number; t
 }
 
 /**
- * Rows of `ut` (count rows, length m) are vectors in B's row space padded with zeros: replaces each by
- * Q times it, Q = H₀ H₁ … H_{n−1}. Applied from the last reflector to the first.
+ * Rows r0..r1−1 of `ut` (rows of length m) are vectors in B's row space padded with zeros: replaces
+ * each by Q times it, Q = H₀ H₁ … H_{n−1}, applied from the last reflector to the first. Rows are
+ * independent, so threads take ranges (lanes.ts).
  */
-export function applyQ(b: Bidiagonal, ut: Float64Array, count: number): void {
-  applyQRows(b.x, b.m, b.tauQ, ut, 0, count);
-}
-
-/** Same for the right factor P = G₀ G₁ … G_{n−3} on the rows of `vt` (count rows, length n). */
-export function applyP(b: Bidiagonal, vt: Float64Array, count: number): void {
-  applyPRows(b.w, b.tauP, vt, 0, count);
-}
-
-/** applyQ on rows r0..r1−1 only (rows are independent: threads take ranges, svd-lanes.ts). */
 export function applyQRows(x: Float64Array, m: number, tauQ: Float64Array, ut: Float64Array, r0: number, r1: number): void {
   for (let k = tauQ.length - 1; k >= 0; k--) if (tauQ[k] !== 0) reflectRows(x, k * m, ut, m, k, r0, r1, tauQ[k]);
 }
 
-/** applyP on rows r0..r1−1 only. */
+/** Same for the right factor P = G₀ G₁ … G_{n−3} (reflectors w, n × n) on rows r0..r1−1 of `vt` (length n). */
 export function applyPRows(w: Float64Array, tauP: Float64Array, vt: Float64Array, r0: number, r1: number): void {
   const n = tauP.length;
   for (let k = n - 2; k >= 0; k--) if (tauP[k] !== 0) reflectRows(w, k * n, vt, n, k + 1, r0, r1, tauP[k]);
