@@ -63,7 +63,6 @@ export function installFactors(w: LayerWeights, factors: { key: string; f: Facto
   }
 }
 
-/** Layer i's original weights after the whitening path ran it, and the Grams of its inputs. */
 /** Layer i's original weights after the whitening path ran it, and the Cholesky factor of each
  *  input site's Gram (the Grams themselves are released once factored). */
 interface Whitening { w: LayerWeights; chol: Map<InputSite, Matrix> }

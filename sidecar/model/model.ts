@@ -36,13 +36,14 @@ export class StreamingModel {
   private constructor(
     readonly ckpt: Checkpoint,
     readonly arch: ResolvedArch,
-    embedding: { data: Float32Array; shape: readonly number[] },
+    embedding: { data: Float32Array; rows: number; cols: number },
     positions: tf.Tensor2D | undefined,
     private readonly norm: { w: tf.Tensor1D; b?: tf.Tensor1D },
   ) {
     this.embedding = embedding.data;
     this.positions = positions;
-    [this.vocabSize, this.hidden] = embedding.shape;
+    this.vocabSize = embedding.rows;
+    this.hidden = embedding.cols;
   }
 
   get layerCount(): number {
@@ -64,9 +65,8 @@ export class StreamingModel {
     const arch = resolveArch(ckpt.config, ckpt.tensors.keys());
     const held: tf.Tensor[] = [];
     const t2 = async (name: string) => {
-      const e = ckpt.tensors.get(name);
-      if (!e || e.shape.length !== 2) throw new Error(`${ckpt.dir}: ${name} missing or not 2-D`);
-      const t = tf.tensor2d(await ckpt.read(name), e.shape as [number, number]);
+      const { data, rows, cols } = await readMatrix(ckpt, name);
+      const t = tf.tensor2d(data, [rows, cols]);
       held.push(t);
       return t;
     };
@@ -76,10 +76,7 @@ export class StreamingModel {
       return t;
     };
     try {
-      const name = `${arch.embed}.weight`;
-      const shape = ckpt.tensors.get(name)?.shape;
-      if (!shape || shape.length !== 2) throw new Error(`${ckpt.dir}: ${name} missing or not 2-D`);
-      const embedding = { data: await ckpt.read(name), shape };
+      const embedding = await readMatrix(ckpt, `${arch.embed}.weight`);
       const positions = arch.positions ? await t2(`${arch.positions}.weight`) : undefined;
       const norm = { w: await t1(`${arch.finalNorm}.weight`), b: ckpt.has(`${arch.finalNorm}.bias`) ? await t1(`${arch.finalNorm}.bias`) : undefined };
       return new StreamingModel(ckpt, arch, embedding, positions, norm);
@@ -204,13 +201,17 @@ export class StreamingModel {
 
 /** lm_head [vocab, hidden] from the checkpoint as [hidden, vocab]. */
 async function headTransposed(ckpt: Checkpoint, name: string): Promise<tf.Tensor2D> {
-  const e = ckpt.tensors.get(name);
-  if (!e || e.shape.length !== 2) throw new Error(`${ckpt.dir}: ${name} missing or not 2-D`);
-  const [rows, cols] = e.shape;
-  const w = await ckpt.read(name);
+  const { data: w, rows, cols } = await readMatrix(ckpt, name);
   const t = new Float32Array(w.length);
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = w[i * cols + j];
   return tf.tensor2d(t, [cols, rows]);
+}
+
+/** A 2-D tensor of the checkpoint, read to float32 on the host. */
+async function readMatrix(ckpt: Checkpoint, name: string): Promise<{ data: Float32Array; rows: number; cols: number }> {
+  const e = ckpt.tensors.get(name);
+  if (!e || e.shape.length !== 2) throw new Error(`${ckpt.dir}: ${name} missing or not 2-D`);
+  return { data: await ckpt.read(name), rows: e.shape[0], cols: e.shape[1] };
 }
 
 /** Flat row indices that make a prediction (all but each window's last) and the ids they predict. */
