@@ -10,6 +10,7 @@
 // from a file; our peak RSS is the high-water mark from there on (bench/rss.ts), the peer's its
 // ru_maxrss; both include their runtimes (Node + tfjs, Python + torch).
 import { execFileSync } from 'node:child_process';
+import { engineEnv } from '../sidecar/engine-env';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -90,7 +91,8 @@ async function child(work: string): Promise<Ours> {
 
 function runOurs(work: string): Ours {
   const args = ['--expose-gc', __filename, '--child', work, ...process.argv.slice(2)];
-  const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+  // Started as the sidecar client and the CLI start the engine (one malloc arena).
+  const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24, env: engineEnv() });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 

@@ -11,6 +11,7 @@
 // (both are copied to the output in chunks). "vocab tensor" is the embedding's size, resident only
 // while the windows are embedded (not in the issue's formula, shown apart).
 import { execFileSync } from 'node:child_process';
+import { engineEnv } from '../sidecar/engine-env';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -85,8 +86,9 @@ async function main() {
         for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(REFERENCE, f), join(dir, f));
         const params = [...fixture.tensors.values()].reduce((a, t) => a + t.data.length, 0);
         fixture.tensors.clear();
+        // Started as the sidecar client and the CLI start the engine (one malloc arena).
         const out = execFileSync(process.execPath, ['--expose-gc', __filename, '--child', dir, calibration, join(work, `out-${layers}x${hidden}`)],
-          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24, env: engineEnv() });
         const r: Run = JSON.parse(out.trim().split('\n').pop()!);
         const b = bound(s);
         console.log(`${String(layers).padStart(6)} ${String(hidden).padStart(6)} ${(params / 1e6).toFixed(1).padStart(9)} ${(r.bytesAfter / MiB).toFixed(0).padStart(11)}` +

@@ -9,6 +9,8 @@ import { inspectCommand } from './cli/inspect';
 import { compressCommand } from './cli/compress';
 import { evalCommand } from './cli/eval-command';
 import { stderrJob } from './cli/progress';
+import { relaunch } from './cli/relaunch';
+import { lacksEngineEnv } from './engine-env';
 
 const USAGE = `usage:
   rankwise inspect DIR [--json]
@@ -22,6 +24,8 @@ function backendFlag(args: Args): BackendChoice | undefined {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Before anything else: the engine's process must start with its environment (engine-env.ts).
+  if (lacksEngineEnv()) return relaunch();
   const [command, ...rest] = argv;
   const args = parseArgs(rest, ['backend', 'data', 'seq-len', 'batch']);
   const json = args.flags.has('json');

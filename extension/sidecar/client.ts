@@ -7,12 +7,14 @@ import {
   type MessageConnection, type RequestType, type RequestType0,
 } from 'vscode-jsonrpc/node';
 import { Notifications, Requests, type LogParams, type ProgressParams } from '../../sidecar/rpc/protocol';
+import { engineEnv } from '../../sidecar/engine-env';
 
 export interface SidecarOptions {
   /** Program that runs JavaScript: a Node binary, or VS Code's own executable with ELECTRON_RUN_AS_NODE. */
   command: string;
   script: string;
   args?: string[];
+  /** The process's environment (default this one's), with the engine's settings added (engine-env.ts). */
   env?: NodeJS.ProcessEnv;
   log: (line: string) => void;
   /** Lowest level of the sidecar's `[level] message` lines to pass to log; other stderr lines always pass. */
@@ -81,7 +83,7 @@ export class SidecarClient {
   private start(): Promise<Running> {
     this.running ??= new Promise<Running>((resolve, reject) => {
       const opts = this.options();
-      const child = spawn(opts.command, [opts.script, ...(opts.args ?? [])], { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env });
+      const child = spawn(opts.command, [opts.script, ...(opts.args ?? [])], { stdio: ['pipe', 'pipe', 'pipe'], env: engineEnv(opts.env ?? process.env) });
       let pending = '';
       const tail: string[] = [];
       child.stderr!.setEncoding('utf8');

@@ -2,11 +2,12 @@
 // cancellation as `$/cancelRequest`, one automatic restart after a crash, then a clear error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc/node';
 import { passesLevel, SidecarClient, SidecarExitedError } from '../../../extension/sidecar/client';
 import { ErrorCodes, Requests, type ProgressParams } from '../../../sidecar/rpc/protocol';
+import { ARENA_VARIABLE } from '../../../sidecar/engine-env';
 import { MODEL, SIDECAR } from '../../helpers/paths';
 import { tempDir } from '../../helpers/temp';
 
@@ -43,6 +44,8 @@ test('lazy start, one restart after a crash, then a clear error until an explici
   t.after(() => c.stop());
   assert.equal(c.pid, undefined, 'not started before the first request');
   const first = await c.request(Requests.hello);
+  // Started with the engine's environment (sidecar/engine-env.ts), the test runner's own kept.
+  if (process.platform === 'linux') assert.ok(readFileSync(`/proc/${first.pid}/environ`, 'utf8').split('\0').includes(`${ARENA_VARIABLE}=${process.env[ARENA_VARIABLE] ?? '1'}`));
   assert.equal(c.pid, first.pid);
   process.kill(first.pid, 'SIGKILL');
   await new Promise((r) => setTimeout(r, 300));
