@@ -47,26 +47,34 @@ export function causalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, 
     const { batch: B, seqLen: T, heads, kvHeads, headDim: hd } = s;
     const group = heads / kvHeads;
     const split = (x: tf.Tensor2D, h: number) => tf.transpose(tf.reshape(x, [B, T, h, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-    let qh = split(q, heads);
-    let kh = split(k, kvHeads);
-    const vh = split(v, kvHeads);
-    if (rope) {
-      qh = applyRope(qh, rope.cos, rope.sin);
-      kh = applyRope(kh, rope.cos, rope.sin);
-    }
+    // Each operand's transposes, rotation and splits in a tidy of their own, and every pair's
+    // slices and output disposed once used: the attention's intermediates are not all resident at
+    // once (at width 512, 8 windows × 256 tokens: about 16 MB at a time instead of 40). Under a
+    // gradient tape dispose is safe: the tape keeps its own references to what it saved.
+    const qs = tf.tidy(() => {
+      const qh = split(q, heads);
+      return pairs(tf.reshape(rope ? applyRope(qh, rope.cos, rope.sin) : qh, [B, kvHeads, group * T, hd]) as tf.Tensor4D);
+    });
     // Explicit transpose of k: wasm's matMul with transposeB is far slower (see linear.ts).
-    const qs = pairs(tf.reshape(qh, [B, kvHeads, group * T, hd]) as tf.Tensor4D);
-    const ks = pairs(tf.transpose(kh, [0, 1, 3, 2]));
-    const vs = pairs(vh);
+    const ks = tf.tidy(() => {
+      const kh = split(k, kvHeads);
+      return pairs(tf.transpose(rope ? applyRope(kh, rope.cos, rope.sin) : kh, [0, 1, 3, 2]));
+    });
+    const vs = tf.tidy(() => pairs(split(v, kvHeads)));
     const mask = tf.tensor2d(maskData(T), [T, T]);
     const scale = 1 / Math.sqrt(hd);
     // One tidy per pair: its scores and probabilities are freed before the next pair's are made.
     // The pair's group query heads are stacked along rows; the mask broadcasts over them.
-    const outs = qs.map((qi, i) => tf.tidy(() => {
-      const scores = tf.add(tf.reshape(tf.mul(tf.matMul(qi, ks[i]), scale), [group, T, T]), mask);
-      return tf.matMul(tf.reshape(tf.softmax(scores), [group * T, T]) as tf.Tensor2D, vs[i]);
-    }));
-    const out = tf.reshape(tf.stack(outs), [B, heads, T, hd]);
-    return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [B * T, heads * hd]) as tf.Tensor2D;
+    const outs = qs.map((qi, i) => {
+      const o = tf.tidy(() => {
+        const scores = tf.add(tf.reshape(tf.mul(tf.matMul(qi, ks[i]), scale), [group, T, T]), mask);
+        return tf.matMul(tf.reshape(tf.softmax(scores), [group * T, T]) as tf.Tensor2D, vs[i]);
+      });
+      tf.dispose([qi, ks[i], vs[i]]);
+      return o;
+    });
+    const out = tf.tidy(() => tf.transpose(tf.reshape(tf.stack(outs), [B, heads, T, hd]), [0, 2, 1, 3]));
+    tf.dispose(outs);
+    return tf.reshape(out, [B * T, heads * hd]) as tf.Tensor2D;
   });
 }

@@ -119,13 +119,23 @@ export function layerForward(arch: ResolvedArch, w: LayerWeights, h: tf.Tensor3D
       const k = applyLinear(x, L('self_attn.k_proj'));
       const v = applyLinear(x, L('self_attn.v_proj'));
       const a = see('attn_ctx', causalAttention(q, k, v, shape, rope));
+      // Not needed past the attention (the hooks read synchronously): freed before the MLP runs.
+      tf.dispose([x, q, k, v]);
       const h1 = tf.add(x0, applyLinear(a, L('self_attn.o_proj'))) as tf.Tensor2D;
       const x2 = see('mlp_in', rmsNorm(h1, P('post_attention_layernorm.weight'), eps));
       // Own tidy: gate, up and their products ([B·T, intermediate] each, the layer's largest
-      // tensors) are freed before down_proj runs instead of living until the layer returns.
+      // tensors) are freed before down_proj runs instead of living until the layer returns, and
+      // each is disposed once used, so at most three are resident at once, not five. (Under a
+      // gradient tape the tape holds its own reference to what it saved: dispose is safe.)
       const act = see('mlp_act', tf.tidy(() => {
         const g = applyLinear(x2, L('mlp.gate_proj'));
-        return tf.mul(tf.mul(g, tf.sigmoid(g)), applyLinear(x2, L('mlp.up_proj'))) as tf.Tensor2D;
+        const s = tf.sigmoid(g);
+        const silu = tf.mul(g, s);
+        tf.dispose([g, s]);
+        const u = applyLinear(x2, L('mlp.up_proj'));
+        const a = tf.mul(silu, u) as tf.Tensor2D;
+        tf.dispose([silu, u]);
+        return a;
       }));
       out = tf.add(h1, applyLinear(act, L('mlp.down_proj'))) as tf.Tensor2D;
     } else {
