@@ -16,6 +16,7 @@ export class GramCollector {
   private readonly sum64?: Float64Array;
   private sum32?: tf.Tensor2D;
   private count = 0;
+  private read = false;
 
   constructor(readonly dim: number, readonly accumulate: Accumulation = 'float64', private readonly chunkRows = GRAM_CHUNK_ROWS) {
     if (accumulate === 'float64') this.sum64 = new Float64Array(dim * dim);
@@ -30,6 +31,7 @@ export class GramCollector {
   add(x: tf.Tensor2D): void {
     const [n, d] = x.shape;
     if (d !== this.dim) throw new Error(`Gram collector of dimension ${this.dim} given inputs of ${d}`);
+    if (this.read) throw new Error('Gram collector: inputs added after its result was read');
     for (let r = 0; r < n; r += this.chunkRows) {
       const rows = Math.min(this.chunkRows, n - r);
       // Explicit transpose: a transposed operand in tfjs-wasm's matMul is slow (see model/linear.ts).
@@ -54,12 +56,15 @@ export class GramCollector {
     this.count += n;
   }
 
-  /** G as a row-major dim × dim float64 array (a copy). */
+  /** G as a row-major dim × dim float64 array. With float64 accumulation it is the collector's own
+   *  sum, not a copy (an n² float64 copy per input site per layer was the largest transient of the
+   *  whitening pass), and nothing may be added after it is read. */
   result(): Float64Array {
+    this.read = true;
     if (this.sum64) {
       // The backend's product need not be bit-symmetric: the upper triangle is mirrored, so the
       // factorizations see an exactly symmetric G.
-      const g = Float64Array.from(this.sum64);
+      const g = this.sum64;
       const d = this.dim;
       for (let i = 0; i < d; i++) {
         for (let j = 0; j < i; j++) g[i * d + j] = g[j * d + i];

@@ -75,6 +75,8 @@ test('GramCollector: float64 accumulation across row chunks beats float32 summat
   assert.ok(err(g) < 1e-6 && err(g) * 4 < err(g32), `float64 ${err(g)}, float32 ${err(g32)}`);
   g32.dispose();
   assert.throws(() => g.add(tf.zeros([2, 3]) as tf.Tensor2D), /dimension 1/);
+  // result() hands over the sum itself: nothing may be added after it.
+  assert.throws(() => g.add(tf.zeros([2, 1]) as tf.Tensor2D), /after its result was read/);
 });
 
 test('GramCollector: the float64 Gram is the whole XᵀX, exactly symmetric', () => {
