@@ -9,7 +9,8 @@
 // the run holds grows with depth: the writer streams each tensor to disk as it is added, and
 // SVD-LLM frees the embedding once the calibration windows are embedded and never reads the head
 // (both are copied to the output in chunks). "vocab tensor" is the embedding's size, resident only
-// while the windows are embedded (not in the issue's formula, shown apart).
+// while the windows are embedded (not in the issue's formula, shown apart). "At the peak" splits
+// the whole resident size (start included) by what holds it (bench/rss-parts.ts).
 import { execFileSync } from 'node:child_process';
 import { engineEnv } from '../sidecar/engine-env';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { silentJob } from '../sidecar/compress/job';
 import { CALIBRATION_BATCH, calibrationIds } from '../sidecar/methods/calibration';
 import { makeCheckpoint } from '../test/fixtures/checkpoints';
 import { peakRssMiB, resetPeakRss, rssMiB } from './rss';
+import { samplePeakParts, type RssParts } from './rss-parts';
 
 const ROOT = resolve(__dirname.replace(/[\\/]out[\\/].*$/, ''));
 const REFERENCE = join(ROOT, 'models', 'rankwise-brown-14m');
@@ -35,7 +37,7 @@ const list = (name: string, d: string) => {
 };
 
 interface Shape { layers: number; hidden: number; heads: number; kvHeads: number; intermediate: number }
-interface Run { seconds: number; startMiB: number; peakMiB: number; bytesAfter: number }
+interface Run { seconds: number; startMiB: number; peakMiB: number; bytesAfter: number; parts: RssParts }
 
 const shapeOf = (layers: number, hidden: number): Shape => ({ layers, hidden, heads: 8, kvHeads: 4, intermediate: Math.round((hidden * 688) / 256) });
 
@@ -64,8 +66,9 @@ async function child(dir: string, calibration: string, output: string): Promise<
   (globalThis as { gc?: () => void }).gc?.();
   const startMiB = rssMiB();
   resetPeakRss();
+  const sampler = samplePeakParts();
   const outcome = await compress(plan, silentJob);
-  return { seconds: outcome.seconds, startMiB, peakMiB: peakRssMiB(), bytesAfter: outcome.bytes_after };
+  return { seconds: outcome.seconds, startMiB, peakMiB: peakRssMiB(), bytesAfter: outcome.bytes_after, parts: await sampler.stop() };
 }
 
 async function main() {
@@ -77,7 +80,8 @@ async function main() {
     writeFileSync(calibration, readFileSync(join(ROOT, 'corpora', 'brown-train.txt'), 'utf8').slice(0, 400_000));
     console.log(`svd-llm at 20%, whitening and update on ${SAMPLES} × ${SEQ} tokens; generated Llama checkpoints (F32, 8 heads / 4 kv heads, vocab ${VOCAB}); one process per run`);
     console.log(`${'layers'.padStart(6)} ${'hidden'.padStart(6)} ${'params M'.padStart(9)} ${'output MiB'.padStart(11)} ${'seconds'.padStart(8)} ${'s/layer'.padStart(8)}` +
-      ` ${'start MiB'.padStart(10)} ${'peak MiB'.padStart(9)} ${'above start'.padStart(12)} ${'bound MiB'.padStart(10)} ${'(layer + act.)'.padStart(15)} ${'vocab tensor MiB'.padStart(17)}`);
+      ` ${'start MiB'.padStart(10)} ${'peak MiB'.padStart(9)} ${'above start'.padStart(12)} ${'bound MiB'.padStart(10)} ${'(layer + act.)'.padStart(15)} ${'vocab tensor MiB'.padStart(17)}` +
+      `  at the peak: ${'malloc'.padStart(6)} ${'wasm'.padStart(5)} ${'V8'.padStart(4)} ${'files'.padStart(5)}`);
     for (const hidden of list('widths', '256,512')) {
       for (const layers of list('layers', '4,8,16,32')) {
         const s = shapeOf(layers, hidden);
@@ -94,7 +98,8 @@ async function main() {
         console.log(`${String(layers).padStart(6)} ${String(hidden).padStart(6)} ${(params / 1e6).toFixed(1).padStart(9)} ${(r.bytesAfter / MiB).toFixed(0).padStart(11)}` +
           ` ${r.seconds.toFixed(1).padStart(8)} ${(r.seconds / layers).toFixed(2).padStart(8)} ${r.startMiB.toFixed(0).padStart(10)} ${r.peakMiB.toFixed(0).padStart(9)}` +
           ` ${(r.peakMiB - r.startMiB).toFixed(0).padStart(12)} ${(b.bound / MiB).toFixed(0).padStart(10)} ${`${(b.layer / MiB).toFixed(1)} + ${(b.activations / MiB).toFixed(1)}`.padStart(15)}` +
-          ` ${(b.vocab / MiB).toFixed(0).padStart(17)}`);
+          ` ${(b.vocab / MiB).toFixed(0).padStart(17)}` +
+          `  ${''.padStart(13)}${r.parts.mallocMiB.toFixed(0).padStart(6)} ${r.parts.wasmMiB.toFixed(0).padStart(5)} ${r.parts.v8MiB.toFixed(0).padStart(4)} ${r.parts.filesMiB.toFixed(0).padStart(5)}`);
         rmSync(dir, { recursive: true, force: true });
         rmSync(join(work, `out-${layers}x${hidden}`), { recursive: true, force: true });
       }
