@@ -1,6 +1,7 @@
 // Runs this CLI again as a child with the engine's environment (engine-env.ts), when it was started
 // without it. The child gets a process group of its own so that a terminal's Ctrl-C reaches it
 // once, through this process, which forwards SIGINT, SIGTERM and SIGHUP and exits as the child did.
+// (A SIGKILL cannot be forwarded: the child then runs on to its end, as a detached job would.)
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { engineEnv } from '../engine-env';
