@@ -16,15 +16,11 @@ function maskData(T: number): Float32Array {
   return memo.data;
 }
 
-/**
- * x [B, kvHeads, rows, cols] as its B·kvHeads matrices, split by window and then by head: a
- * tfjs-wasm Slice copies its whole input before taking its part, so 32 slices of one tensor read
- * it 32 times, and the two-level split reads it about three times (24 ms against 8 ms measured on
- * the reference model's q).
- */
+/** x [B, kvHeads, rows, cols] as its B·kvHeads matrices: one unstack, each matrix one contiguous
+ *  copy inside the wasm heap (sidecar/tensor/wasm-slice.ts). */
 function pairs(x: tf.Tensor4D): tf.Tensor2D[] {
   const [B, h, rows, cols] = x.shape;
-  return rowsOf(tf.reshape(x, [B, h * rows * cols])).flatMap((w) => rowsOf(tf.reshape(w, [h, rows * cols])).map((m) => tf.reshape(m, [rows, cols]) as tf.Tensor2D));
+  return rowsOf(tf.reshape(x, [B * h, rows * cols]) as tf.Tensor2D).map((m) => tf.reshape(m, [rows, cols]) as tf.Tensor2D);
 }
 
 /** The rows of x. A single row is reshaped, not unstacked: tfjs hands a one-output kernel's

@@ -81,7 +81,8 @@ function rotateHalfMatrix(hd: number): tf.Tensor2D {
 
 /**
  * x [B, heads, T, hd] rotated: x·cos + rotate_half(x)·sin. rotate_half as one 2-D matMul: on
- * tfjs-wasm the split/neg/concat it replaces cost 6× more (its Slice copies the whole input).
+ * tfjs-wasm the split/neg/concat it replaces cost 6× more (measured when tfjs's Slice still copied its
+ * whole input out of the heap; sidecar/tensor/wasm-slice.ts now reads it in place).
  */
 export function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
   return tf.tidy(() => {

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { dirname, join } from 'node:path';
 import type { BackendChoice } from '../rpc/protocol';
 import { registerThreadedWasm, wasmThreads } from './wasm-threads';
+import { registerWasmSlices } from './wasm-slice';
 
 export interface BackendInfo {
   /** What the user chose or `auto`. */
@@ -39,6 +40,7 @@ async function load(name: Exclude<BackendChoice, 'auto'>, log: (msg: string) => 
       if (!threadedRegistered) {
         threadedRegistered = true;
         registerThreadedWasm(wasm, wasmThreads(), (why) => log(`wasm backend: the threaded build did not start (${why}); running on one thread`));
+        registerWasmSlices();
       }
       return 'wasm';
     }
