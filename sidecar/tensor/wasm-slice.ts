@@ -30,6 +30,10 @@ export function registerWasmSlices(): void {
     return out;
   };
 
+  /** Rows start..start+count of x along the first axis, which are always one contiguous run. */
+  const rows = (x: TensorInfo, start: number, count: number, backend: BackendWasm): TensorInfo =>
+    contiguous(x, [start, ...x.shape.slice(1).map(() => 0)], [count, ...x.shape.slice(1)], backend)!;
+
   const slice = (args: SliceArgs): TensorInfo => {
     const [beginAt, size] = slice_util.parseSliceParams(args.inputs.x as tf.Tensor, args.attrs.begin, args.attrs.size);
     return contiguous(args.inputs.x, beginAt, size, args.backend) ?? (ownSlice(args as never) as TensorInfo);
@@ -39,22 +43,17 @@ export function registerWasmSlices(): void {
     const { value } = args.inputs;
     const axis = args.attrs.axis < 0 ? args.attrs.axis + value.shape.length : args.attrs.axis;
     if (axis !== 0 || value.dtype === 'string') return ownUnpack(args as never) as TensorInfo[];
-    const size = [1, ...value.shape.slice(1)];
-    return Array.from({ length: value.shape[0] }, (_, i) => {
-      const out = contiguous(value, [i, ...value.shape.slice(1).map(() => 0)], size, args.backend)!;
-      return { ...out, shape: value.shape.slice(1) };
-    });
+    return Array.from({ length: value.shape[0] }, (_, i) => ({ ...rows(value, i, 1, args.backend), shape: value.shape.slice(1) }));
   };
 
   const splitV = (args: { inputs: { x: TensorInfo }; attrs: { numOrSizeSplits: number | number[]; axis: number | number[] }; backend: BackendWasm }): TensorInfo[] => {
     const { x } = args.inputs;
     const axis = util.parseAxisParam(args.attrs.axis, x.shape)[0];
     if (axis !== 0 || x.dtype === 'string') return ownSplit(args as never) as TensorInfo[];
-    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, args.attrs.numOrSizeSplits, axis);
     let at = 0;
-    return sizes.map((s) => {
-      const out = contiguous(x, [at, ...x.shape.slice(1).map(() => 0)], [s, ...x.shape.slice(1)], args.backend)!;
-      at += s;
+    return tf.backend_util.prepareSplitSize(x as tf.Tensor, args.attrs.numOrSizeSplits, axis).map((count) => {
+      const out = rows(x, at, count, args.backend);
+      at += count;
       return out;
     });
   };
