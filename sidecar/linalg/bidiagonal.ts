@@ -16,59 +16,96 @@ export interface Bidiagonal {
   tauP: Float64Array;
 }
 
+/**
+ * How the lanes of one SVD (lanes.ts) take the reduction's steps together. Each step has two serial
+ * parts (a reflector, on the caller) and two parallel ones; phase() starts a parallel part (the
+ * caller releases it, a helper waits for it) and join() ends it (a helper reports, the caller
+ * waits for every helper).
+ */
+export interface StepSync { lane: number; lanes: number; phase(): void; join(): void }
+
+/** The reduction's arrays, shared by the lanes when there are several. */
+export interface BidiagonalWork extends Bidiagonal { y: Float64Array }
+
+/** The arrays for reducing the m × n matrix held in `xt`, from `alloc` (shared ones for lanes). */
+export function bidiagonalWork(xt: Float64Array, m: number, n: number, alloc: (length: number) => Float64Array = (length) => new Float64Array(length)): BidiagonalWork {
+  return { m, n, x: xt, d: alloc(n), e: alloc(n), tauQ: alloc(n), tauP: alloc(n), w: alloc(n * n), y: alloc(m) };
+}
+
 /** Reduces the tall matrix whose columns are the rows of `xt` (n rows of length m, taken over). */
 export function bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagonal {
-  const d = new Float64Array(n);
-  const e = new Float64Array(n);
-  const tauQ = new Float64Array(n);
-  const tauP = new Float64Array(n);
-  const w = new Float64Array(n * n);
-  const X = xt;
-  const y = new Float64Array(m);
+  const work = bidiagonalWork(xt, m, n);
+  reduce(work);
+  return work;
+}
+
+/**
+ * The reduction's loop, run by every lane: the caller (lane 0) computes each reflector, and the
+ * lanes apply it to their stripe: the left one to a range of columns, the right one to a range of
+ * rows (y = A w and the update for those rows only). A lane's arithmetic on an element does not
+ * depend on the stripes, so any number of lanes gives the same numbers.
+ */
+export function reduce(work: BidiagonalWork, sync?: StepSync): void {
+  const { m, n, x: X, d, e, tauQ, tauP, w, y } = work;
+  const lane = sync?.lane ?? 0;
+  const lanes = sync?.lanes ?? 1;
+  const stripe = (from: number, to: number): [number, number] => [from + Math.floor(((to - from) * lane) / lanes), from + Math.floor(((to - from) * (lane + 1)) / lanes)];
   for (let k = 0; k < n; k++) {
     // Left reflector: zero A[k+1:, k] (row k of X from position k).
     const ck = k * m;
-    const { beta, tau } = reflector(X, ck + k, ck + m);
-    d[k] = beta;
-    tauQ[k] = tau;
-    if (tau !== 0) reflectRows(X, ck, X, m, k, k + 1, n, tau);
+    if (lane === 0) {
+      const { beta, tau } = reflector(X, ck + k, ck + m);
+      d[k] = beta;
+      tauQ[k] = tau;
+    }
+    sync?.phase();
+    const [j0, j1] = stripe(k + 1, n);
+    if (tauQ[k] !== 0 && j1 > j0) reflectRows(X, ck, X, m, k, j0, j1, tauQ[k]);
+    sync?.join();
     if (k >= n - 1) continue;
     // Right reflector: zero A[k, k+2:], read across the rows of X at offset k (stride m).
     const row = w.subarray(k * n, k * n + n);
-    for (let j = k + 1; j < n; j++) row[j] = X[j * m + k];
-    const r = reflector(row, k + 1, n);
-    e[k] = r.beta;
-    tauP[k] = r.tau;
-    row[k + 1] = 1;
-    if (r.tau === 0) continue;
-    // y = A[k+1:, k+1:] w (columns four at a time), then A[k+1:, j] -= τ w_j y.
-    y.fill(0, k + 1, m);
-    let j = k + 1;
-    for (; j + 3 < n; j += 4) {
-      const w0 = row[j], w1 = row[j + 1], w2 = row[j + 2], w3 = row[j + 3];
-      const c0 = j * m, c1 = c0 + m, c2 = c1 + m, c3 = c2 + m;
-      for (let i = k + 1; i < m; i++) y[i] += w0 * X[c0 + i] + w1 * X[c1 + i] + w2 * X[c2 + i] + w3 * X[c3 + i];
+    if (lane === 0) {
+      for (let j = k + 1; j < n; j++) row[j] = X[j * m + k];
+      const r = reflector(row, k + 1, n);
+      e[k] = r.beta;
+      tauP[k] = r.tau;
+      row[k + 1] = 1;
     }
-    for (; j < n; j++) {
-      const w0 = row[j];
-      const c0 = j * m;
-      for (let i = k + 1; i < m; i++) y[i] += w0 * X[c0 + i];
-    }
-    for (let j = k + 1; j < n; j++) {
-      const wj = row[j] * r.tau;
-      if (wj === 0) continue;
-      const cj = j * m;
-      for (let i = k + 1; i < m; i++) X[cj + i] -= wj * y[i];
-    }
+    sync?.phase();
+    const [i0, i1] = stripe(k + 1, m);
+    if (tauP[k] !== 0 && i1 > i0) rightUpdate(X, m, n, k, row, tauP[k], y, i0, i1);
+    sync?.join();
   }
-  return { m, n, d, e, x: X, tauQ, w, tauP };
+}
+
+/** y = A[i0:i1, k+1:] w (columns four at a time), then A[i0:i1, j] −= τ w_j y. */
+function rightUpdate(X: Float64Array, m: number, n: number, k: number, row: Float64Array, tau: number, y: Float64Array, i0: number, i1: number): void {
+  y.fill(0, i0, i1);
+  let j = k + 1;
+  for (; j + 3 < n; j += 4) {
+    const w0 = row[j], w1 = row[j + 1], w2 = row[j + 2], w3 = row[j + 3];
+    const c0 = j * m, c1 = c0 + m, c2 = c1 + m, c3 = c2 + m;
+    for (let i = i0; i < i1; i++) y[i] += w0 * X[c0 + i] + w1 * X[c1 + i] + w2 * X[c2 + i] + w3 * X[c3 + i];
+  }
+  for (; j < n; j++) {
+    const w0 = row[j];
+    const c0 = j * m;
+    for (let i = i0; i < i1; i++) y[i] += w0 * X[c0 + i];
+  }
+  for (let j = k + 1; j < n; j++) {
+    const wj = row[j] * tau;
+    if (wj === 0) continue;
+    const cj = j * m;
+    for (let i = i0; i < i1; i++) X[cj + i] -= wj * y[i];
+  }
 }
 
 /**
  * Applies H = I − τ v vᵀ (v_i = V[src + i] for i > at, v_at = 1) to rows r0..r1−1 of M (row length len),
  * each row read at the same offsets. Four rows per pass, so each load of v serves four rows.
  */
-function reflectRows(V: Float64Array, src: number, M: Float64Array, len: number, at: number, r0: number, r1: number, tau: number): void {
+export function reflectRows(V: Float64Array, src: number, M: Float64Array, len: number, at: number, r0: number, r1: number, tau: number): void {
   let r = r0;
   for (; r + 3 < r1; r += 4) {
     const o0 = r * len;
@@ -117,7 +154,7 @@ function reflectRows(V: Float64Array, src: number, M: Float64Array, len: number,
  * as beta for the caller to read), v[from+1..] holds the vector, and H = I − τ v vᵀ maps the
  * original x to beta·e₁ with beta = −sign(x₀)‖x‖ (LAPACK's larfg convention).
  */
-function reflector(v: Float64Array, from: number, to: number): { beta: number; tau: number } {
+export function reflector(v: Float64Array, from: number, to: number): { beta: number; tau: number } {
   const alpha = v[from];
   let sq = 0;
   for (let i = from + 1; i < to; i++) sq += v[i] * v[i];

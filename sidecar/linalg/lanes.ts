@@ -3,15 +3,20 @@
 // without changing any arithmetic, so results are bit-identical to one lane's (tests):
 // - the bidiagonal QR rotates two bases independently: the caller rotates Vbᵀ as it goes and logs
 //   Ubᵀ's rotations, which the first helper applies in order, a chunk behind;
-// - the reflectors act on the rows of the bases independently: each lane takes a range of rows.
+// - the reflectors act on the rows of the bases independently: each lane takes a range of rows,
+//   and so for a tall matrix's Q from its Householder QR (householder-qr.ts), whose blocks'
+//   trailing updates the lanes also split, by columns;
+// - the bidiagonalisation's steps apply each reflector to a stripe of the matrix per lane, the
+//   caller computing the reflectors between (two barriers per step; bidiagonal.ts reduce).
 // The caller is lane 0; helper lanes are worker threads started for the SVD (the pool's worker
 // program in helper mode) that share the bases through SharedArrayBuffers and are driven through
 // Atomics, so a caller without an event loop (a pool worker) can use them. Splitting the rotations
 // of both bases by coordinate stripes instead (a barrier per batch) measured no faster than one thread.
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { applyPRows, applyQRows, type Bidiagonal } from './bidiagonal';
+import { applyPRows, applyQRows, bidiagonalWork, reduce, type Bidiagonal, type BidiagonalWork, type StepSync } from './bidiagonal';
 import { identity } from './matrix';
 import { applyRotations, RowRotator, type Rotator } from './bidiagonal-qr';
+import { applyQ, householderQr, updateColumns, type HouseholderQr, type ReflectorBlock } from './householder-qr';
 
 /** The bundled pool-worker.ts, in the bundles that are not that worker (scripts/build.mjs). */
 declare const POOL_WORKER_SOURCE: string | undefined;
@@ -36,7 +41,10 @@ const SIGNALS = 4; // then one wake-up word per helper
 type Task =
   | { kind: 'reflect'; q: { x: Float64Array; m: number; tau: Float64Array; ut: Float64Array; r0: number; r1: number };
       p: { w: Float64Array; tau: Float64Array; vt: Float64Array; r0: number; r1: number } }
-  | { kind: 'rotate'; basis: Float64Array; len: number; ab: Int32Array; cs: Float64Array; count: number };
+  | { kind: 'rotate'; basis: Float64Array; len: number; ab: Int32Array; cs: Float64Array; count: number }
+  | { kind: 'qr'; qr: HouseholderQr; ut: Float64Array; r0: number; r1: number }
+  | { kind: 'qrUpdate'; block: ReflectorBlock; m: number; xt: Float64Array; j0: number; j1: number }
+  | { kind: 'bidiagonal'; work: BidiagonalWork; sync: Int32Array; lane: number; lanes: number };
 
 export interface HelperData { mode: 'helper'; ctrl: Int32Array; index: number; port: MessagePort }
 
@@ -50,6 +58,12 @@ export interface Lanes {
   leftBasis(n: number): { basis: Float64Array; rotator: Rotator; finish(): void };
   /** Q on rows 0..qCount−1 of ut and P on rows 0..pCount−1 of vt (bidiagonal.ts applyQRows/applyPRows). */
   reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void;
+  /** bidiagonal.ts bidiagonalize, its steps' updates split over the lanes. */
+  bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagonal;
+  /** householder-qr.ts householderQr on a tall xt from array(), each block's trailing update split over the lanes. */
+  householderQr(xt: Float64Array, m: number, n: number): HouseholderQr;
+  /** The QR's Q on rows 0..count−1 of ut (householder-qr.ts applyQ). */
+  applyQ(qr: HouseholderQr, ut: Float64Array, count: number): void;
   close(): void;
 }
 
@@ -63,6 +77,15 @@ export const solo: Lanes = {
   },
   reflect(bd, ut, qCount, vt, pCount) {
     runTask(reflectTask(bd, ut, qCount, vt, pCount, 0, 1));
+  },
+  bidiagonalize(xt, m, n) {
+    const work = bidiagonalWork(xt, m, n);
+    reduce(work);
+    return work;
+  },
+  householderQr: (xt, m, n) => householderQr(xt, m, n),
+  applyQ(qr, ut, count) {
+    applyQ(qr, ut, 0, count);
   },
   close() {},
 };
@@ -172,6 +195,51 @@ class Team implements Lanes {
     this.waitFor(this.sent);
   }
 
+  bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagonal {
+    const work = bidiagonalWork(xt, m, n, (length) => this.array(length));
+    const sync = new Int32Array(new SharedArrayBuffer(4 * SYNC_WORDS));
+    this.ports.forEach((_, h) => this.send(h, { kind: 'bidiagonal', work, sync, lane: h + 1, lanes: this.count }));
+    try {
+      reduce(work, callerSync(sync, this.count));
+    } catch (e) {
+      // Helpers waiting for the next phase give up (and count as failed: that is not the error).
+      Atomics.store(sync, S_ABORT, 1);
+      Atomics.notify(sync, S_GEN);
+      try {
+        this.waitFor(this.sent);
+      } catch {
+        // e says what went wrong.
+      }
+      throw e;
+    }
+    this.waitFor(this.sent);
+    return work;
+  }
+
+  householderQr(xt: Float64Array, m: number, n: number): HouseholderQr {
+    // Each block's V is shared (array()); T is copied with the message.
+    return householderQr(xt, m, n, (length) => this.array(length), (block, j0, j1) => {
+      const task = (lane: number): Task => {
+        const [a, b] = stripe(j1 - j0, lane, this.count);
+        return { kind: 'qrUpdate', block, m, xt, j0: j0 + a, j1: j0 + b };
+      };
+      this.ports.forEach((_, h) => this.send(h, task(h + 1)));
+      runTask(task(0));
+      this.waitFor(this.sent);
+    });
+  }
+
+  applyQ(qr: HouseholderQr, ut: Float64Array, count: number): void {
+    // R and V are shared (allocated with array()); T and the block's offsets are copied.
+    const task = (lane: number): Task => {
+      const [r0, r1] = stripe(count, lane, this.count);
+      return { kind: 'qr', qr, ut, r0, r1 };
+    };
+    this.ports.forEach((_, h) => this.send(h, task(h + 1)));
+    runTask(task(0));
+    this.waitFor(this.sent);
+  }
+
   private send(helper: number, task: Task): void {
     this.ports[helper].postMessage(task);
     this.sent++;
@@ -196,8 +264,67 @@ class Team implements Lanes {
   }
 }
 
+/** Words of a bidiagonalisation's barrier: phases released, helpers' arrivals, a helper failed, the caller gave up. */
+const S_GEN = 0;
+const S_ARRIVED = 1;
+const S_FAILED = 2;
+const S_ABORT = 3;
+const SYNC_WORDS = 4;
+/** Loads before sleeping at a barrier: a phase is often shorter than a wake-up. */
+const SPIN = 20_000;
+
+/** Returns once ok(), spinning first, then sleeping on `word` a millisecond at a time. */
+function await_(sync: Int32Array, word: number, ok: () => boolean): void {
+  for (let spin = 0; !ok(); spin++) if (spin >= SPIN) Atomics.wait(sync, word, Atomics.load(sync, word), 1);
+}
+
+function callerSync(sync: Int32Array, lanes: number): StepSync {
+  let target = 0;
+  return {
+    lane: 0,
+    lanes,
+    phase() {
+      Atomics.add(sync, S_GEN, 1);
+      Atomics.notify(sync, S_GEN);
+    },
+    join() {
+      target += lanes - 1;
+      await_(sync, S_ARRIVED, () => Atomics.load(sync, S_ARRIVED) >= target || Atomics.load(sync, S_FAILED) !== 0);
+      if (Atomics.load(sync, S_FAILED)) throw new Error('svd: a helper thread failed');
+    },
+  };
+}
+
+function helperSync(sync: Int32Array, lane: number, lanes: number): StepSync {
+  let gen = 0;
+  return {
+    lane,
+    lanes,
+    phase() {
+      gen++;
+      await_(sync, S_GEN, () => Atomics.load(sync, S_GEN) >= gen || Atomics.load(sync, S_ABORT) !== 0);
+      if (Atomics.load(sync, S_ABORT)) throw new Error('svd: bidiagonalisation abandoned by its caller');
+    },
+    join() {
+      Atomics.add(sync, S_ARRIVED, 1);
+      Atomics.notify(sync, S_ARRIVED);
+    },
+  };
+}
+
 function runTask(t: Task): void {
   if (t.kind === 'rotate') return applyRotations(t.basis, t.len, t.ab, t.cs, t.count);
+  if (t.kind === 'bidiagonal') {
+    try {
+      return reduce(t.work, helperSync(t.sync, t.lane, t.lanes));
+    } catch (e) {
+      Atomics.store(t.sync, S_FAILED, 1);
+      Atomics.notify(t.sync, S_ARRIVED);
+      throw e;
+    }
+  }
+  if (t.kind === 'qr') return applyQ(t.qr, t.ut, t.r0, t.r1);
+  if (t.kind === 'qrUpdate') return updateColumns(t.block, t.m, t.xt, t.j0, t.j1);
   const { q, p } = t;
   if (q.r1 > q.r0) applyQRows(q.x, q.m, q.tau, q.ut, q.r0, q.r1);
   if (p.r1 > p.r0) applyPRows(p.w, p.tau, p.vt, p.r0, p.r1);

@@ -67,15 +67,25 @@ const MB = 128; // rows of A packed per panel (256 KiB, L2)
  * register kernel reads one stream from each; sixteen scalar accumulators is what V8 keeps in registers.
  */
 export function gemmNT(A: Float64Array, Bt: Float64Array, m: number, k: number, n: number, C: Float64Array): void {
+  gemmStrided({ data: A, at: 0, ld: k }, { data: Bt, at: 0, ld: k }, m, k, n, { data: C, at: 0, ld: n });
+}
+
+/** A row-major block inside a larger array: element (i, j) is data[at + i * ld + j]. */
+export interface Block { data: Float64Array; at: number; ld: number }
+
+/** gemmNT on blocks of larger arrays (the blocked Householder QR updates a matrix in place). */
+export function gemmStrided(A: Block, Bt: Block, m: number, k: number, n: number, C: Block): void {
   const n4 = (n + 3) & ~3;
   const Ap = new Float64Array(MB * KB);
   const Bp = new Float64Array(n4 * KB);
+  const Cd = C.data;
+  const ldc = C.ld;
   for (let k0 = 0; k0 < k; k0 += KB) {
     const kl = Math.min(KB, k - k0);
-    pack(Bt, n, k, k0, kl, 0, n4, Bp);
+    pack(Bt, n, k0, kl, 0, n4, Bp);
     for (let i0 = 0; i0 < m; i0 += MB) {
       const ml = Math.min(MB, m - i0);
-      pack(A, m, k, k0, kl, i0, (ml + 3) & ~3, Ap);
+      pack(A, m, k0, kl, i0, (ml + 3) & ~3, Ap);
       for (let j = 0; j < n; j += 4) {
         const bb = j * kl;
         for (let i = 0; i < ml; i += 4) {
@@ -92,14 +102,14 @@ export function gemmNT(A: Float64Array, Bt: Float64Array, m: number, k: number, 
           }
           const gi = i0 + i;
           if (gi + 4 <= m && j + 4 <= n) {
-            let o = gi * n + j;
-            C[o] += c00; C[o + 1] += c01; C[o + 2] += c02; C[o + 3] += c03; o += n;
-            C[o] += c10; C[o + 1] += c11; C[o + 2] += c12; C[o + 3] += c13; o += n;
-            C[o] += c20; C[o + 1] += c21; C[o + 2] += c22; C[o + 3] += c23; o += n;
-            C[o] += c30; C[o + 1] += c31; C[o + 2] += c32; C[o + 3] += c33;
+            let o = C.at + gi * ldc + j;
+            Cd[o] += c00; Cd[o + 1] += c01; Cd[o + 2] += c02; Cd[o + 3] += c03; o += ldc;
+            Cd[o] += c10; Cd[o + 1] += c11; Cd[o + 2] += c12; Cd[o + 3] += c13; o += ldc;
+            Cd[o] += c20; Cd[o + 1] += c21; Cd[o + 2] += c22; Cd[o + 3] += c23; o += ldc;
+            Cd[o] += c30; Cd[o + 1] += c31; Cd[o + 2] += c32; Cd[o + 3] += c33;
           } else {
             const cs = [c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33];
-            for (let r = 0; r < 4 && gi + r < m; r++) for (let q = 0; q < 4 && j + q < n; q++) C[(gi + r) * n + j + q] += cs[r * 4 + q];
+            for (let r = 0; r < 4 && gi + r < m; r++) for (let q = 0; q < 4 && j + q < n; q++) Cd[C.at + (gi + r) * ldc + j + q] += cs[r * 4 + q];
           }
         }
       }
@@ -108,14 +118,15 @@ export function gemmNT(A: Float64Array, Bt: Float64Array, m: number, k: number, 
 }
 
 /** Packs rows r0..r0+count-1 (zero past `rows`), columns k0..k0+kl-1, four rows interleaved. */
-function pack(src: Float64Array, rows: number, k: number, k0: number, kl: number, r0: number, count: number, out: Float64Array): void {
+function pack(src: Block, rows: number, k0: number, kl: number, r0: number, count: number, out: Float64Array): void {
+  const { data, at, ld } = src;
   for (let r = 0; r < count; r += 4) {
     const base = r * kl;
     for (let q = 0; q < 4; q++) {
       const row = r0 + r + q;
       if (row < rows) {
-        const s = row * k + k0;
-        for (let t = 0; t < kl; t++) out[base + t * 4 + q] = src[s + t];
+        const s = at + row * ld + k0;
+        for (let t = 0; t < kl; t++) out[base + t * 4 + q] = data[s + t];
       } else {
         for (let t = 0; t < kl; t++) out[base + t * 4 + q] = 0;
       }

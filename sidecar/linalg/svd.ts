@@ -6,15 +6,22 @@
 // two, and the reflectors of the long side are never applied. That is exact in exact arithmetic;
 // in float64 it adds about ε·σ_1/σ_k to U's error and orthogonality, so it is used only while
 // σ_k ≥ TOP_MIN_RATIO · σ_1 (otherwise both bases are rotated as usual).
+// A matrix at least QR_FIRST times taller than wide is first reduced to its n × n R by a blocked
+// Householder QR (householder-qr.ts), as LAPACK's gesvd does past the same crossover: the
+// bidiagonalisation then works on R, and Q maps R's left vectors back.
 import { identity, leadingColumns, matmul, matrix, transposeData, type Matrix } from './matrix';
-import { bidiagonalize, type Bidiagonal } from './bidiagonal';
-import { lanesFor, solo, type Lanes } from './lanes';
+import type { Bidiagonal } from './bidiagonal';
+import { lanesFor, type Lanes } from './lanes';
 import { bidiagonalQr, RowRotator } from './bidiagonal-qr';
+import type { HouseholderQr } from './householder-qr';
 
 export interface SvdParts { s: Float64Array; u?: Matrix; v?: Matrix }
 
 /** σ_k / σ_1 below which the leading-k path rotates both bases (U's orthogonality error ≲ 1e-12). */
 export const TOP_MIN_RATIO = 1e-4;
+/** Aspect ratio m / n from which the SVD factors A = Q R first (one threshold for every path, so
+ *  that values alone, leading pairs and both bases give the same singular values bit for bit). */
+export const QR_FIRST = 1.6;
 
 /** A's SVD: every singular value, descending; with vectors, thin (or full) U and V, or with `top`
  *  = k only their k leading columns. `threads` > 1 lets a large one split its stages (lanes.ts). */
@@ -26,28 +33,30 @@ export function svdPortable(a: Matrix, vectors: boolean, full: boolean, top?: nu
   const n = Math.min(rows, cols);
   if (top !== undefined && (full || !Number.isInteger(top) || top < 1 || top > n)) throw new Error(`svd: top ${top} outside 1..${n} (or with full)`);
   if (n === 0) return emptySvd(rows, cols, vectors, full);
-  const lanes = vectors ? lanesFor(n, threads) : solo;
+  const lanes = lanesFor(n, threads);
   try {
     const xt = lanes.array(m * n);
     if (tall) transposeData(a.data, rows, cols, xt);
     else xt.set(a.data);
-    const bd = bidiagonalize(xt, m, n);
+    const qr = m >= QR_FIRST * n ? lanes.householderQr(xt, m, n) : undefined;
+    const bd = qr ? lanes.bidiagonalize(qr.rt, n, n) : lanes.bidiagonalize(xt, m, n);
     if (!vectors) {
       const d = Float64Array.from(bd.d);
       bidiagonalQr(d, Float64Array.from(bd.e));
       return { s: d.sort().reverse() };
     }
-    if (top !== undefined) return leadingFromShortSide(a, tall, bd, top, lanes) ?? leadingPairs(bothBases(bd, tall, false, lanes), top);
-    return bothBases(bd, tall, full, lanes);
+    if (top !== undefined) return leadingFromShortSide(a, tall, bd, top, lanes) ?? leadingPairs(bothBases(bd, tall, false, lanes, qr), top);
+    return bothBases(bd, tall, full, lanes, qr);
   } finally {
     lanes.close();
   }
 }
 
-/** Every pair: the bidiagonal QR rotates both bases, then both sides' reflectors map them. */
-function bothBases(bd: Bidiagonal, tall: boolean, full: boolean, lanes: Lanes): SvdParts {
+/** Every pair: the bidiagonal QR rotates both bases, then both sides' reflectors map them (and Q,
+ *  when the bidiagonal is R's). */
+function bothBases(bd: Bidiagonal, tall: boolean, full: boolean, lanes: Lanes, qr?: HouseholderQr): SvdParts {
   const n = bd.d.length;
-  const m = bd.m;
+  const m = qr?.m ?? bd.m;
   const d = Float64Array.from(bd.d);
   const e = Float64Array.from(bd.e);
   // Vbᵀ is rotated here; Ubᵀ here too, or by a helper lane as the rotations come (lanes.ts).
@@ -58,14 +67,22 @@ function bothBases(bd: Bidiagonal, tall: boolean, full: boolean, lanes: Lanes): 
   const ub = lb.basis;
   const { order, s } = descending(d);
   // Left vectors of the tall matrix: rows of ut (length m), Ub's columns padded, then unit vectors
-  // e_n..e_{m−1} when the full basis is wanted; Q maps all of them at once.
+  // e_n..e_{m−1} when the full basis is wanted; the bidiagonal's Q maps all of them at once. When
+  // the bidiagonal is R's, its Q acts on n coordinates: R's left vectors are mapped in an n × n
+  // array `ur` first, then placed in ut for the QR's Q to map everything.
   const count = full ? m : n;
   const ut = lanes.array(count * m);
-  for (const [r, i] of order.entries()) ut.set(ub.subarray(i * n, i * n + n), r * m);
+  const ur = qr ? lanes.array(n * n) : ut;
+  const len = qr ? n : m;
+  for (const [r, i] of order.entries()) ur.set(ub.subarray(i * n, i * n + n), r * len);
   for (let r = n; r < count; r++) ut[r * m + r] = 1;
   const vt = lanes.array(n * n);
   for (const [r, i] of order.entries()) vt.set(vb.subarray(i * n, i * n + n), r * n);
-  lanes.reflect(bd, ut, count, vt, n);
+  lanes.reflect(bd, ur, qr ? n : count, vt, n);
+  if (qr) {
+    for (let r = 0; r < n; r++) ut.set(ur.subarray(r * n, r * n + n), r * m);
+    lanes.applyQ(qr, ut, count);
+  }
   // Columns are the rows just computed.
   const left = matrix(m, count, transposeData(ut, count, m));
   const right = matrix(n, n, transposeData(vt, n, n));

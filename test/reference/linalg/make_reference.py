@@ -71,6 +71,16 @@ gd = xd.T @ xd
 put('chol_deficient/g', gd)
 put('chol_deficient/eig', np.linalg.eigvalsh(gd))
 
+# Tall and wide cases past the SVD's QR-first crossover (sidecar/linalg/svd.ts), drawn last so the
+# arrays above keep their bytes.
+late = {
+    'cond1e6_300x100': with_condition(300, 100, 1e6),
+    'rank10_60x250': rng.standard_normal((60, 10)) @ rng.standard_normal((10, 250)),
+}
+for name, a in late.items():
+    put(f'{name}/a', a)
+    put(f'{name}/s', np.linalg.svd(a, compute_uv=False))
+
 with open(os.path.join(HERE, 'reference.bin'), 'wb') as f:
     f.write(b''.join(blobs))
 with open(os.path.join(HERE, 'index.json'), 'w') as f:

@@ -25,7 +25,8 @@ test('lanesFor: helper threads only for n ≥ LANES_MIN_N and more than one thre
   }
 });
 
-for (const [m, n, full, top] of [[700, 530, false, undefined], [530, 700, true, undefined], [530, 800, false, 200]] as const) {
+// The last three are past the QR-first crossover (svd.ts): Q's rows are split over the lanes.
+for (const [m, n, full, top] of [[700, 530, false, undefined], [530, 700, true, undefined], [530, 800, false, 200], [1100, 530, false, undefined], [530, 1100, true, undefined], [530, 900, false, 200]] as const) {
   test(`svd ${m}×${n}${full ? ' full' : ''}${top ? ` top ${top}` : ''}: two threads give bit for bit one thread's result`, () => {
     const a = random(m, n, m + n);
     const one = svdPortable(a, true, full, top, 1);
@@ -33,5 +34,7 @@ for (const [m, n, full, top] of [[700, 530, false, undefined], [530, 700, true, 
     assert.ok(same(one.s, two.s), 's');
     assert.ok(same(one.u!.data, two.u!.data), 'U');
     assert.ok(same(one.v!.data, two.v!.data), 'V');
+    // Values alone: the bidiagonalisation is the part split over the lanes.
+    assert.ok(same(svdPortable(a, false, false, undefined, 1).s, svdPortable(a, false, false, undefined, 2).s), 'values only');
   });
 }

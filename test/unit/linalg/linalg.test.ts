@@ -26,7 +26,7 @@ function orthoError(q: Matrix): number {
   return e;
 }
 
-for (const name of ['random_64x48', 'random_120x200', 'cond1e6_128x128', 'rank10_96x64', 'model_l0_k_proj', 'model_l3_down_proj']) {
+for (const name of ['random_64x48', 'random_120x200', 'cond1e6_128x128', 'rank10_96x64', 'model_l0_k_proj', 'model_l3_down_proj', 'cond1e6_300x100', 'rank10_60x250']) {
   test(`svd ${name}: values, reconstruction and orthogonality within 1e-5`, async () => {
     const a = ref(`${name}/a`);
     const want = ref(`${name}/s`).data;
@@ -47,8 +47,9 @@ for (const name of ['random_64x48', 'random_120x200', 'cond1e6_128x128', 'rank10
 }
 
 // top = k: the leading pairs, with U from A V / σ while σ_k ≥ 1e-4 σ_1 (svd.ts), else from the
-// rotated bases (rank10 with k = 12 and cond1e6 with k = 128 take that path: σ_k ≈ 0 or 1e-6 σ_1).
-for (const [name, k] of [['random_64x48', 20], ['random_120x200', 50], ['model_l3_down_proj', 100], ['cond1e6_128x128', 40], ['rank10_96x64', 12], ['cond1e6_128x128', 128]] as const) {
+// rotated bases (the rank10 cases with k = 12 and cond1e6 with k = 128 take that path: σ_k ≈ 0 or
+// 1e-6 σ_1). The 300×100 and 60×250 cases go through the QR-first reduction (svd.ts, QR_FIRST).
+for (const [name, k] of [['random_64x48', 20], ['random_120x200', 50], ['model_l3_down_proj', 100], ['cond1e6_128x128', 40], ['rank10_96x64', 12], ['cond1e6_128x128', 128], ['cond1e6_300x100', 30], ['rank10_60x250', 12]] as const) {
   test(`svd ${name} top ${k}: the full SVD's values and, up to sign, its leading ${k} pairs`, async () => {
     const a = ref(`${name}/a`);
     const full = await la.svd(a);
@@ -122,7 +123,7 @@ test('eigh matches LAPACK eigenvalues and returns orthonormal vectors', async ()
 });
 
 test('full SVD: U is m×m and V is n×n, both orthogonal, and their leading columns reproduce A', async () => {
-  for (const name of ['random_64x48', 'random_120x200', 'rank10_96x64']) {
+  for (const name of ['random_64x48', 'random_120x200', 'rank10_96x64', 'cond1e6_300x100', 'rank10_60x250']) {
     const a = ref(`${name}/a`);
     const { s, u, v } = await la.svd(a, { full: true });
     assert.equal(u!.rows, a.rows);
