@@ -8,7 +8,7 @@ import { svdPortable } from '../sidecar/linalg/svd';
 import { POOL_SIZE } from '../sidecar/linalg/pool';
 import { matrix, type Matrix } from '../sidecar/linalg/matrix';
 import { bidiagonalize } from '../sidecar/linalg/bidiagonal';
-import { solo } from '../sidecar/linalg/lanes';
+import { LANES_MIN_N, solo } from '../sidecar/linalg/lanes';
 import { bidiagonalQr, RowRotator } from '../sidecar/linalg/bidiagonal-qr';
 
 const ROOT = resolve(__dirname.replace(/[\\/]out[\\/].*$/, ''));
@@ -37,19 +37,19 @@ function seconds(f: () => void, reps: number): number {
 
 function compare(): void {
   // numpy first, on as many threads as ours: the pool's size, the threads the engine gives one SVD
-  // when nothing else is queued (pool.ts). Of our stages only the reflectors split (lanes.ts).
+  // when nothing else is queued (pool.ts). Which of our stages split: lanes.ts.
   const threads = String(POOL_SIZE);
   const env = { ...process.env, OPENBLAS_NUM_THREADS: threads, OMP_NUM_THREADS: threads, MKL_NUM_THREADS: threads };
   const py = spawnSync('/usr/bin/python3', [join(ROOT, 'bench', 'linalg_numpy.py'), ...shapes.map(([m, n]) => `${m}x${n}`)], { env, encoding: 'utf8' });
   if (py.status !== 0) throw new Error(`numpy side failed: ${py.stderr}`);
   const lapack = JSON.parse(py.stdout) as { numpy: string; blas: unknown; results: Record<string, { vectors: number; values: number }> };
   console.log(`numpy ${lapack.numpy}, BLAS: ${JSON.stringify(lapack.blas)}`);
-  console.log(`ours: portable float64 JavaScript, ${POOL_SIZE} threads (the QR's two bases, the reflectors), Node ${process.version}; LAPACK: ${POOL_SIZE} BLAS threads`);
+  console.log(`ours: portable float64 JavaScript, ${POOL_SIZE} threads (from n = ${LANES_MIN_N}: bidiagonalisation, tall QR, bidiagonal QR's two bases, reflectors), Node ${process.version}; LAPACK: ${POOL_SIZE} BLAS threads`);
   console.log('shape        | vectors: ours s  LAPACK s  ratio | values only: ours s  LAPACK s  ratio');
   for (const [m, n] of shapes) {
     const a = gaussian(m, n, m * 31 + n);
     const reps = m * n <= 512 * 512 ? 3 : 1;
-    const ours = { vectors: seconds(() => svdPortable(a, true, false, undefined, POOL_SIZE), reps), values: seconds(() => svdPortable(a, false, false), reps) };
+    const ours = { vectors: seconds(() => svdPortable(a, true, false, undefined, POOL_SIZE), reps), values: seconds(() => svdPortable(a, false, false, undefined, POOL_SIZE), reps) };
     const ref = lapack.results[`${m}x${n}`];
     const cell = (o: number, r: number) => `${o.toFixed(3).padStart(8)} ${r.toFixed(3).padStart(9)} ${(o / r).toFixed(1).padStart(6)}`;
     console.log(`${`${m}×${n}`.padEnd(12)} | ${cell(ours.vectors, ref.vectors)}  | ${cell(ours.values, ref.values)}`);
