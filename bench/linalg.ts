@@ -9,7 +9,7 @@ import { POOL_SIZE } from '../sidecar/linalg/pool';
 import { matrix, type Matrix } from '../sidecar/linalg/matrix';
 import { bidiagonalize } from '../sidecar/linalg/bidiagonal';
 import { LANES_MIN_N, solo } from '../sidecar/linalg/lanes';
-import { bidiagonalQr, RowRotator } from '../sidecar/linalg/bidiagonal-qr';
+import { bidiagonalDc } from '../sidecar/linalg/bidiagonal-dc';
 
 const ROOT = resolve(__dirname.replace(/[\\/]out[\\/].*$/, ''));
 const shapes: [number, number][] = [[256, 256], [512, 512], [1024, 1024], [2048, 2048], [1024, 4096]];
@@ -59,18 +59,14 @@ function compare(): void {
 /** Where an SVD with vectors spends its time (svd.ts's three stages), on a square Gaussian matrix. */
 function phases(n: number): void {
   const xt = gaussian(n, n, 11).data;
-  const eye = () => matrix(n, n, Float64Array.from({ length: n * n }, (_, k) => (k % (n + 1) === 0 ? 1 : 0))).data;
   let t = performance.now();
   const lap = () => { const s = (performance.now() - t) / 1000; t = performance.now(); return s.toFixed(2); };
   const bd = bidiagonalize(xt, n, n);
   const b = lap();
-  const ub = eye();
-  const vb = eye();
-  t = performance.now();
-  bidiagonalQr(Float64Array.from(bd.d), Float64Array.from(bd.e), new RowRotator(ub, n), new RowRotator(vb, n));
+  const { ub, vb } = bidiagonalDc(bd.d, bd.e, true);
   const q = lap();
-  solo.reflect(bd, ub, n, vb, n);
-  console.log(`${n}×${n} with vectors, by stage: bidiagonalisation ${b} s, bidiagonal QR with rotations of both bases ${q} s, reflectors applied to them ${lap()} s`);
+  solo.reflect(bd, ub!, n, vb, n);
+  console.log(`${n}×${n} with vectors on one thread, by stage: bidiagonalisation ${b} s, the bidiagonal's bases by divide and conquer ${q} s, reflectors applied to them ${lap()} s`);
 }
 
 if (table) compare();

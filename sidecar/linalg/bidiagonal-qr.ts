@@ -137,8 +137,7 @@ export function bidiagonalQr(d: Float64Array, e: Float64Array, ut?: Rotator, vt?
 }
 
 /** Rotates row pairs of M (row length len) as they are generated. Batching them and applying the
- *  batch one column stripe at a time (LAPACK-style cache blocking) measured no faster in V8, on one
- *  thread or split over two (lanes.ts). */
+ *  batch one column stripe at a time (LAPACK-style cache blocking) measured no faster in V8. */
 export class RowRotator implements Rotator {
   constructor(private readonly m: Float64Array, private readonly len: number) {}
 
@@ -152,23 +151,6 @@ export class RowRotator implements Rotator {
       const y = M[ob + t];
       M[oa + t] = cs * x + sn * y;
       M[ob + t] = cs * y - sn * x;
-    }
-  }
-}
-
-/** Applies logged rotations to rows of M (row length len): pair r turns rows ab[2r], ab[2r+1] by
- *  cs[2r], cs[2r+1], as RowRotator.push would have (lanes.ts applies one side on another thread). */
-export function applyRotations(M: Float64Array, len: number, ab: Int32Array, cs: Float64Array, count: number): void {
-  for (let r = 0; r < count; r++) {
-    const oa = ab[2 * r] * len;
-    const ob = ab[2 * r + 1] * len;
-    const c = cs[2 * r];
-    const s = cs[2 * r + 1];
-    for (let t = 0; t < len; t++) {
-      const x = M[oa + t];
-      const y = M[ob + t];
-      M[oa + t] = c * x + s * y;
-      M[ob + t] = c * y - s * x;
     }
   }
 }

@@ -1,21 +1,16 @@
 // Threads for ONE large SVD (the pool, pool.ts, runs independent operations side by side; a
-// Llama-size matrix is one operation, and its memory budget lets few run at once). Two stages split
-// without changing any arithmetic, so results are bit-identical to one lane's (tests):
-// - the bidiagonal QR rotates two bases independently: the caller rotates Vbᵀ as it goes and logs
-//   Ubᵀ's rotations, which the first helper applies in order, a chunk behind;
-// - the reflectors act on the rows of the bases independently: each lane takes a range of rows,
-//   and so for a tall matrix's Q from its Householder QR (householder-qr.ts), whose blocks'
-//   trailing updates the lanes also split, by columns;
+// Llama-size matrix is one operation, and its memory budget lets few run at once). The stages split
+// without changing any element's arithmetic, so results are bit-identical to one lane's (tests):
 // - the bidiagonalisation's steps apply each reflector to a stripe of the matrix per lane, the
-//   caller computing the reflectors between (two barriers per step; bidiagonal.ts reduce).
+//   caller computing the reflectors between (two barriers per step; bidiagonal.ts reduce);
+// - a tall matrix's Householder QR (householder-qr.ts): each block's trailing update by columns;
+// - the reflectors act on the rows of the bases independently: each lane takes a range of rows,
+//   and so for the tall matrix's Q.
 // The caller is lane 0; helper lanes are worker threads started for the SVD (the pool's worker
-// program in helper mode) that share the bases through SharedArrayBuffers and are driven through
-// Atomics, so a caller without an event loop (a pool worker) can use them. Splitting the rotations
-// of both bases by coordinate stripes instead (a barrier per batch) measured no faster than one thread.
+// program in helper mode) that share the arrays through SharedArrayBuffers and are driven through
+// Atomics, so a caller without an event loop (a pool worker) can use them.
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { applyPRows, applyQRows, bidiagonalWork, reduce, type Bidiagonal, type BidiagonalWork, type StepSync } from './bidiagonal';
-import { identity } from './matrix';
-import { applyRotations, RowRotator, type Rotator } from './bidiagonal-qr';
 import { applyQ, householderQr, updateColumns, type HouseholderQr, type ReflectorBlock } from './householder-qr';
 
 /** The bundled pool-worker.ts, in the bundles that are not that worker (scripts/build.mjs). */
@@ -25,9 +20,6 @@ declare const POOL_WORKER_SOURCE: string | undefined;
 export const LANES_MIN_N = 512;
 /** How long a helper may take to start before the SVD goes on without it. */
 const READY_MS = 10_000;
-/** Logged rotations per chunk, and chunks in the ring the caller fills while the helper applies. */
-const CHUNK_ROTATIONS = 16384;
-const CHUNKS = 4;
 
 /** Control words shared with the helpers. */
 const READY = 0;
@@ -36,26 +28,22 @@ const FAILED = 2;
 const CLOSED = 3;
 const SIGNALS = 4; // then one wake-up word per helper
 
-/** One lane's share of the reflector stage (Q on rows r0..r1−1 of ut, P on those of vt),
- *  or a chunk of Ubᵀ's rotations. */
+/** One lane's share of a stage: the reflectors (Q on rows r0..r1−1 of ut, P on those of vt), the
+ *  tall QR's Q or trailing update, or the bidiagonalisation (all of it, in step with the caller). */
 type Task =
   | { kind: 'reflect'; q: { x: Float64Array; m: number; tau: Float64Array; ut: Float64Array; r0: number; r1: number };
       p: { w: Float64Array; tau: Float64Array; vt: Float64Array; r0: number; r1: number } }
-  | { kind: 'rotate'; basis: Float64Array; len: number; ab: Int32Array; cs: Float64Array; count: number }
   | { kind: 'qr'; qr: HouseholderQr; ut: Float64Array; r0: number; r1: number }
   | { kind: 'qrUpdate'; block: ReflectorBlock; m: number; xt: Float64Array; j0: number; j1: number }
   | { kind: 'bidiagonal'; work: BidiagonalWork; sync: Int32Array; lane: number; lanes: number };
 
 export interface HelperData { mode: 'helper'; ctrl: Int32Array; index: number; port: MessagePort }
 
-/** The lanes of one SVD: arrays they share, the left basis of the QR, and the reflector stage. */
+/** The lanes of one SVD: arrays they share, and the stages they split. */
 export interface Lanes {
   readonly count: number;
   /** A zeroed Float64Array the helpers can see. */
   array(length: number): Float64Array;
-  /** Ubᵀ for the bidiagonal QR (the n × n identity) and its rotator; finish() returns once every
-   *  rotation pushed is applied. */
-  leftBasis(n: number): { basis: Float64Array; rotator: Rotator; finish(): void };
   /** Q on rows 0..qCount−1 of ut and P on rows 0..pCount−1 of vt (bidiagonal.ts applyQRows/applyPRows). */
   reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void;
   /** bidiagonal.ts bidiagonalize, its steps' updates split over the lanes. */
@@ -71,10 +59,6 @@ export interface Lanes {
 export const solo: Lanes = {
   count: 1,
   array: (length) => new Float64Array(length),
-  leftBasis(n) {
-    const basis = identity(n).data;
-    return { basis, rotator: new RowRotator(basis, n), finish() {} };
-  },
   reflect(bd, ut, qCount, vt, pCount) {
     runTask(reflectTask(bd, ut, qCount, vt, pCount, 0, 1));
   },
@@ -154,37 +138,6 @@ class Team implements Lanes {
 
   array(length: number): Float64Array {
     return new Float64Array(new SharedArrayBuffer(8 * length));
-  }
-
-  leftBasis(n: number): { basis: Float64Array; rotator: Rotator; finish(): void } {
-    const basis = this.array(n * n);
-    basis.set(identity(n).data);
-    const ring = Array.from({ length: CHUNKS }, () => ({ ab: new Int32Array(new SharedArrayBuffer(8 * CHUNK_ROTATIONS)), cs: this.array(2 * CHUNK_ROTATIONS) }));
-    const first = this.sent;
-    let chunk = 0;
-    let fill = 0;
-    let posted = 0;
-    const post = () => {
-      if (!fill) return;
-      const { ab, cs } = ring[chunk];
-      this.send(0, { kind: 'rotate', basis, len: n, ab, cs, count: fill });
-      posted++;
-      chunk = (chunk + 1) % CHUNKS;
-      fill = 0;
-      // The next chunk is free once the helper has applied what it held (tasks finish in order).
-      this.waitFor(first + posted - CHUNKS + 1);
-    };
-    const rotator: Rotator = {
-      push(a, b, c, s) {
-        const { ab, cs } = ring[chunk];
-        ab[2 * fill] = a;
-        ab[2 * fill + 1] = b;
-        cs[2 * fill] = c;
-        cs[2 * fill + 1] = s;
-        if (++fill === CHUNK_ROTATIONS) post();
-      },
-    };
-    return { basis, rotator, finish: () => { post(); this.waitFor(first + posted); } };
   }
 
   reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void {
@@ -313,7 +266,6 @@ function helperSync(sync: Int32Array, lane: number, lanes: number): StepSync {
 }
 
 function runTask(t: Task): void {
-  if (t.kind === 'rotate') return applyRotations(t.basis, t.len, t.ab, t.cs, t.count);
   if (t.kind === 'bidiagonal') {
     try {
       return reduce(t.work, helperSync(t.sync, t.lane, t.lanes));

@@ -1,18 +1,20 @@
-// SVD in LAPACK's gesvd manner: Householder bidiagonalisation, implicit-shift QR on the bidiagonal,
-// then the reflectors applied to the rotated bases. Backward stable (singular values to about
-// ε·σ_max absolute), unlike the Gram-matrix route, which squares the condition number.
+// SVD in LAPACK's manner: Householder bidiagonalisation; then the bidiagonal's singular values by
+// implicit-shift QR (values only) or its vectors by divide and conquer (bidiagonal-dc.ts, as gesdd);
+// then the reflectors applied to those bases. Backward stable (singular values to about ε·σ_max
+// absolute), unlike the Gram-matrix route, which squares the condition number.
 // With `top` = k (the truncating methods), only the k leading pairs are returned, and the long side's
-// vectors come from the short side's as u_i = A v_i / σ_i: the QR then rotates one basis instead of
-// two, and the reflectors of the long side are never applied. That is exact in exact arithmetic;
+// vectors come from the short side's as u_i = A v_i / σ_i: only the bidiagonal's right basis is
+// formed, and the reflectors of the long side are never applied. That is exact in exact arithmetic;
 // in float64 it adds about ε·σ_1/σ_k to U's error and orthogonality, so it is used only while
-// σ_k ≥ TOP_MIN_RATIO · σ_1 (otherwise both bases are rotated as usual).
+// σ_k ≥ TOP_MIN_RATIO · σ_1 (otherwise both bases are formed as usual).
 // A matrix at least QR_FIRST times taller than wide is first reduced to its n × n R by a blocked
 // Householder QR (householder-qr.ts), as LAPACK's gesvd does past the same crossover: the
 // bidiagonalisation then works on R, and Q maps R's left vectors back.
 import { identity, leadingColumns, matmul, matrix, transposeData, type Matrix } from './matrix';
 import type { Bidiagonal } from './bidiagonal';
 import { lanesFor, type Lanes } from './lanes';
-import { bidiagonalQr, RowRotator } from './bidiagonal-qr';
+import { bidiagonalQr } from './bidiagonal-qr';
+import { bidiagonalDc } from './bidiagonal-dc';
 import type { HouseholderQr } from './householder-qr';
 
 export interface SvdParts { s: Float64Array; u?: Matrix; v?: Matrix }
@@ -52,19 +54,12 @@ export function svdPortable(a: Matrix, vectors: boolean, full: boolean, top?: nu
   }
 }
 
-/** Every pair: the bidiagonal QR rotates both bases, then both sides' reflectors map them (and Q,
- *  when the bidiagonal is R's). */
+/** Every pair: the bidiagonal's bases by divide and conquer, then both sides' reflectors map them
+ *  (and Q, when the bidiagonal is R's). */
 function bothBases(bd: Bidiagonal, tall: boolean, full: boolean, lanes: Lanes, qr?: HouseholderQr): SvdParts {
   const n = bd.d.length;
   const m = qr?.m ?? bd.m;
-  const d = Float64Array.from(bd.d);
-  const e = Float64Array.from(bd.e);
-  // Vbᵀ is rotated here; Ubᵀ here too, or by a helper lane as the rotations come (lanes.ts).
-  const lb = lanes.leftBasis(n);
-  const vb = identity(n).data;
-  bidiagonalQr(d, e, lb.rotator, new RowRotator(vb, n));
-  lb.finish();
-  const ub = lb.basis;
+  const { s: d, ub, vb } = bidiagonalDc(bd.d, bd.e, true);
   const { order, s } = descending(d);
   // Left vectors of the tall matrix: rows of ut (length m), Ub's columns padded, then unit vectors
   // e_n..e_{m−1} when the full basis is wanted; the bidiagonal's Q maps all of them at once. When
@@ -74,7 +69,7 @@ function bothBases(bd: Bidiagonal, tall: boolean, full: boolean, lanes: Lanes, q
   const ut = lanes.array(count * m);
   const ur = qr ? lanes.array(n * n) : ut;
   const len = qr ? n : m;
-  for (const [r, i] of order.entries()) ur.set(ub.subarray(i * n, i * n + n), r * len);
+  for (const [r, i] of order.entries()) ur.set(ub!.subarray(i * n, i * n + n), r * len);
   for (let r = n; r < count; r++) ut[r * m + r] = 1;
   const vt = lanes.array(n * n);
   for (const [r, i] of order.entries()) vt.set(vb.subarray(i * n, i * n + n), r * n);
@@ -90,15 +85,13 @@ function bothBases(bd: Bidiagonal, tall: boolean, full: boolean, lanes: Lanes, q
 }
 
 /**
- * The k leading pairs with only the short side's basis rotated: V_k from the bidiagonal QR and P,
+ * The k leading pairs with only the short side's basis formed: V_k from the bidiagonal's and P,
  * then U_k = T V_k Σ_k⁻¹ for the tall T (A or Aᵀ). Undefined when σ_k < TOP_MIN_RATIO · σ_1.
  */
 function leadingFromShortSide(a: Matrix, tall: boolean, bd: Bidiagonal, k: number, lanes: Lanes): SvdParts | undefined {
   const n = bd.d.length;
   const m = tall ? a.rows : a.cols;
-  const d = Float64Array.from(bd.d);
-  const vb = identity(n).data;
-  bidiagonalQr(d, Float64Array.from(bd.e), undefined, new RowRotator(vb, n));
+  const { s: d, vb } = bidiagonalDc(bd.d, bd.e, false);
   const { order, s } = descending(d);
   if (!(s[k - 1] >= TOP_MIN_RATIO * s[0]) || s[0] === 0) return undefined;
   const vt = lanes.array(k * n);

@@ -41,8 +41,11 @@ for (const name of ['random_64x48', 'random_120x200', 'cond1e6_128x128', 'rank10
     assert.ok(frobenius(diff) / frobenius(a) <= 1e-5, `reconstruction ${frobenius(diff) / frobenius(a)}`);
     assert.ok(orthoError(u!) <= 1e-5, `U orthogonality ${orthoError(u!)}`);
     assert.ok(orthoError(v!) <= 1e-5, `V orthogonality ${orthoError(v!)}`);
+    // Values alone come from the bidiagonal QR, the pairs from divide and conquer: both backward
+    // stable, so they agree to rounding relative to σ_max (not digit for digit at the noise floor
+    // of the rank-deficient cases).
     const values = await la.svd(a, { vectors: false });
-    assert.deepEqual(Array.from(values.s).map((x) => x.toPrecision(8)), Array.from(s).map((x) => x.toPrecision(8)));
+    for (let i = 0; i < s.length; i++) assert.ok(Math.abs(values.s[i] - s[i]) <= 1e-13 * s[0], `values only σ${i}: ${values.s[i]} vs ${s[i]}`);
   });
 }
 
