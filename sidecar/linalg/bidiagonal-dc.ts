@@ -7,11 +7,29 @@
 //
 // Notation: a problem is an n × (n + sqre) upper bidiagonal (sqre = 1: one more column, whose null
 // vector is returned too); bases hold one vector per row (row i of ub: the i-th left vector).
-import { gemmStrided, transposeData } from './matrix';
+import { gemmStrided, transposeData, type Block } from './matrix';
 import { bidiagonalQr, RowRotator } from './bidiagonal-qr';
 
 /** Problems up to this size go to the QR (LAPACK's smlsiz is 25). */
 export const DC_LEAF = 32;
+/** Merges from this size give their products to the lanes (lanes.ts), when there are several. */
+const LANES_MIN_MERGE = 256;
+
+/** C += A · Btᵀ (gemmStrided) on m rows: the rows of C are the merged vectors. */
+export interface Product { a: Block; bt: Block; m: number; k: number; n: number; c: Block }
+
+/** Where a merge's arrays live and its products run: here, or split by rows over an SVD's lanes. */
+export interface MergeLanes {
+  readonly count: number;
+  array(length: number): Float64Array;
+  products(jobs: Product[]): void;
+}
+
+const here: MergeLanes = {
+  count: 1,
+  array: (length) => new Float64Array(length),
+  products: (jobs) => jobs.forEach((p) => gemmStrided(p.a, p.bt, p.m, p.k, p.n, p.c)),
+};
 
 const EPS = 2 ** -52;
 
@@ -25,19 +43,20 @@ interface Solved {
 }
 
 /** B = Ub diag(s) Vbᵀ for the n × n upper bidiagonal bidiag(d, e) (e[n−1] unused); Ub only with
- *  `left` (the values are the same bit for bit either way). */
-export function bidiagonalDc(d: Float64Array, e: Float64Array, left: boolean): Solved {
-  return solve(d, e.subarray(0, Math.max(0, d.length - 1)), 0, left);
+ *  `left` (the values are the same bit for bit either way). The large merges' products go to
+ *  `lanes` (the same numbers on any number of lanes). */
+export function bidiagonalDc(d: Float64Array, e: Float64Array, left: boolean, lanes: MergeLanes = here): Solved {
+  return solve(d, e.subarray(0, Math.max(0, d.length - 1)), 0, left, lanes);
 }
 
-function solve(d: Float64Array, e: Float64Array, sqre: number, left: boolean): Solved {
+function solve(d: Float64Array, e: Float64Array, sqre: number, left: boolean, lanes: MergeLanes): Solved {
   const n = d.length;
   if (n <= DC_LEAF) return leaf(d, e, sqre, left);
   const nl = n >> 1;
   const nr = n - nl - 1;
-  const top = solve(d.subarray(0, nl), e.subarray(0, nl), 1, left);
-  const bottom = solve(d.subarray(nl + 1), e.subarray(nl + 1), sqre, left);
-  return merge(top, bottom, nl, nr, d[nl], e[nl], sqre);
+  const top = solve(d.subarray(0, nl), e.subarray(0, nl), 1, left, lanes);
+  const bottom = solve(d.subarray(nl + 1), e.subarray(nl + 1), sqre, left, lanes);
+  return merge(top, bottom, nl, nr, d[nl], e[nl], sqre, n >= LANES_MIN_MERGE && lanes.count > 1 ? lanes : here);
 }
 
 /** A small problem by the implicit QR, made square by a zero row when sqre = 1 (the QR's first
@@ -73,7 +92,7 @@ function identityData(n: number): Float64Array {
  * halves' null vectors, rotated into one. M's SVD X Σ Yᵀ then gives U = (P diag(1, U1, U2)) X and
  * V = diag(V1, V2) Y.
  */
-function merge(top: Solved, bottom: Solved, nl: number, nr: number, alpha: number, beta: number, sqre: number): Solved {
+function merge(top: Solved, bottom: Solved, nl: number, nr: number, alpha: number, beta: number, sqre: number, lanes: MergeLanes): Solved {
   const n = nl + 1 + nr;
   const n1 = nl + 1; // top's V is n1 × n1, its null vector last
   const n2 = nr + sqre;
@@ -95,24 +114,27 @@ function merge(top: Solved, bottom: Solved, nl: number, nr: number, alpha: numbe
   const c0 = r === 0 ? 1 : z1 / r;
   const s0 = r === 0 ? 0 : z2 / r;
   z[0] = r;
-  const { s, x, y } = arrowSvd(d, z, Math.max(Math.abs(alpha), Math.abs(beta)));
+  const { s, x, y } = arrowSvd(d, z, Math.max(Math.abs(alpha), Math.abs(beta)), lanes);
+  const jobs: Product[] = [];
+  const transposed = (a: Float64Array, rows: number, cols: number): Block => ({ data: transposeData(a, rows, cols, lanes.array(rows * cols)), at: 0, ld: rows });
   // U = P diag(1, U1, U2) X, one vector per row: the middle row is X's coordinate 0.
   let ub: Float64Array | undefined;
   if (top.ub && bottom.ub) {
-    ub = new Float64Array(n * n);
+    ub = lanes.array(n * n);
     for (let j = 0; j < n; j++) ub[j * n + nl] = x[j * n];
-    gemmStrided({ data: x, at: 1, ld: n }, { data: transposeData(top.ub, nl, nl), at: 0, ld: nl }, n, nl, nl, { data: ub, at: 0, ld: n });
-    gemmStrided({ data: x, at: nl + 1, ld: n }, { data: transposeData(bottom.ub, nr, nr), at: 0, ld: nr }, n, nr, nr, { data: ub, at: nl + 1, ld: n });
+    jobs.push({ a: { data: x, at: 1, ld: n }, bt: transposed(top.ub, nl, nl), m: n, k: nl, n: nl, c: { data: ub, at: 0, ld: n } });
+    jobs.push({ a: { data: x, at: nl + 1, ld: n }, bt: transposed(bottom.ub, nr, nr), m: n, k: nr, n: nr, c: { data: ub, at: nl + 1, ld: n } });
   }
   // V = diag(V1, V2) Y with coordinate 0 the rotated null vector (c0 on the top's, s0 on the bottom's).
   const m = n + sqre;
-  const vb = new Float64Array(m * m);
+  const vb = lanes.array(m * m);
   const w1 = new Float64Array(n1 * n1); // rows: c0 · null1, then V1's vectors
   w1.set(top.vb.subarray(nl * n1, n1 * n1));
   for (let t = 0; t < n1; t++) w1[t] *= c0;
   w1.set(top.vb.subarray(0, nl * n1), n1);
-  gemmStrided({ data: y, at: 0, ld: n }, { data: transposeData(w1, n1, n1), at: 0, ld: n1 }, n, n1, n1, { data: vb, at: 0, ld: m });
-  gemmStrided({ data: y, at: nl + 1, ld: n }, { data: transposeData(bottom.vb.subarray(0, nr * n2), nr, n2), at: 0, ld: nr }, n, nr, n2, { data: vb, at: n1, ld: m });
+  jobs.push({ a: { data: y, at: 0, ld: n }, bt: transposed(w1, n1, n1), m: n, k: n1, n: n1, c: { data: vb, at: 0, ld: m } });
+  jobs.push({ a: { data: y, at: nl + 1, ld: n }, bt: transposed(bottom.vb.subarray(0, nr * n2), nr, n2), m: n, k: nr, n: n2, c: { data: vb, at: n1, ld: m } });
+  lanes.products(jobs);
   if (sqre) {
     const null2 = bottom.vb.subarray(nr * n2, n2 * n2);
     for (let j = 0; j < n; j++) {
@@ -132,7 +154,7 @@ function merge(top: Solved, bottom: Solved, nl: number, nr: number, alpha: numbe
  * value with unit vectors; d_i near d_j, or near 0, is rotated into its neighbour's z. The rest is
  * a smaller arrow with distinct d and nonzero z, solved by the secular equation (arrowRoots).
  */
-function arrowSvd(d: Float64Array, z: Float64Array, scale: number): { s: Float64Array; x: Float64Array; y: Float64Array } {
+function arrowSvd(d: Float64Array, z: Float64Array, scale: number, lanes: MergeLanes): { s: Float64Array; x: Float64Array; y: Float64Array } {
   const n = d.length;
   let big = scale;
   for (let i = 0; i < n; i++) big = Math.max(big, Math.abs(d[i]), Math.abs(z[i]));
@@ -180,8 +202,8 @@ function arrowSvd(d: Float64Array, z: Float64Array, scale: number): { s: Float64
   const zk = Float64Array.from(kept, (i) => z[i]);
   const roots = arrowRoots(dk, zk);
   const s = new Float64Array(n);
-  const x = new Float64Array(n * n);
-  const y = new Float64Array(n * n);
+  const x = lanes.array(n * n);
+  const y = lanes.array(n * n);
   for (let j = 0; j < k; j++) {
     s[j] = roots.sigma[j];
     for (let i = 0; i < k; i++) {

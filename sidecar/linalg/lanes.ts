@@ -5,13 +5,16 @@
 //   caller computing the reflectors between (two barriers per step; bidiagonal.ts reduce);
 // - a tall matrix's Householder QR (householder-qr.ts): each block's trailing update by columns;
 // - the reflectors act on the rows of the bases independently: each lane takes a range of rows,
-//   and so for the tall matrix's Q.
+//   and so for the tall matrix's Q and for the products of divide and conquer's large merges
+//   (bidiagonal-dc.ts).
 // The caller is lane 0; helper lanes are worker threads started for the SVD (the pool's worker
 // program in helper mode) that share the arrays through SharedArrayBuffers and are driven through
 // Atomics, so a caller without an event loop (a pool worker) can use them.
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { applyPRows, applyQRows, bidiagonalWork, reduce, type Bidiagonal, type BidiagonalWork, type StepSync } from './bidiagonal';
 import { applyQ, householderQr, updateColumns, type HouseholderQr, type ReflectorBlock } from './householder-qr';
+import type { MergeLanes, Product } from './bidiagonal-dc';
+import { gemmStrided } from './matrix';
 
 /** The bundled pool-worker.ts, in the bundles that are not that worker (scripts/build.mjs). */
 declare const POOL_WORKER_SOURCE: string | undefined;
@@ -35,15 +38,18 @@ type Task =
       p: { w: Float64Array; tau: Float64Array; vt: Float64Array; r0: number; r1: number } }
   | { kind: 'qr'; qr: HouseholderQr; ut: Float64Array; r0: number; r1: number }
   | { kind: 'qrUpdate'; block: ReflectorBlock; m: number; xt: Float64Array; j0: number; j1: number }
-  | { kind: 'bidiagonal'; work: BidiagonalWork; sync: Int32Array; lane: number; lanes: number };
+  | { kind: 'bidiagonal'; work: BidiagonalWork; sync: Int32Array; lane: number; lanes: number }
+  | { kind: 'products'; jobs: Product[] };
 
 export interface HelperData { mode: 'helper'; ctrl: Int32Array; index: number; port: MessagePort }
 
 /** The lanes of one SVD: arrays they share, and the stages they split. */
-export interface Lanes {
+export interface Lanes extends MergeLanes {
   readonly count: number;
   /** A zeroed Float64Array the helpers can see. */
   array(length: number): Float64Array;
+  /** Matrix products whose arrays come from array(), split by rows of C. */
+  products(jobs: Product[]): void;
   /** Q on rows 0..qCount−1 of ut and P on rows 0..pCount−1 of vt (bidiagonal.ts applyQRows/applyPRows). */
   reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void;
   /** bidiagonal.ts bidiagonalize, its steps' updates split over the lanes. */
@@ -68,6 +74,9 @@ export const solo: Lanes = {
     return work;
   },
   householderQr: (xt, m, n) => householderQr(xt, m, n),
+  products(jobs) {
+    runTask({ kind: 'products', jobs });
+  },
   applyQ(qr, ut, count) {
     applyQ(qr, ut, 0, count);
   },
@@ -182,6 +191,13 @@ class Team implements Lanes {
     });
   }
 
+  products(jobs: Product[]): void {
+    const task = (lane: number): Task => ({ kind: 'products', jobs: jobs.map((p) => rowsOf(p, ...stripe(p.m, lane, this.count))) });
+    this.ports.forEach((_, h) => this.send(h, task(h + 1)));
+    runTask(task(0));
+    this.waitFor(this.sent);
+  }
+
   applyQ(qr: HouseholderQr, ut: Float64Array, count: number): void {
     // R and V are shared (allocated with array()); T and the block's offsets are copied.
     const task = (lane: number): Task => {
@@ -265,7 +281,16 @@ function helperSync(sync: Int32Array, lane: number, lanes: number): StepSync {
   };
 }
 
+/** Rows r0..r1−1 of a product (of A and C). */
+function rowsOf(p: Product, r0: number, r1: number): Product {
+  return { ...p, m: r1 - r0, a: { ...p.a, at: p.a.at + r0 * p.a.ld }, c: { ...p.c, at: p.c.at + r0 * p.c.ld } };
+}
+
 function runTask(t: Task): void {
+  if (t.kind === 'products') {
+    for (const p of t.jobs) if (p.m > 0) gemmStrided(p.a, p.bt, p.m, p.k, p.n, p.c);
+    return;
+  }
   if (t.kind === 'bidiagonal') {
     try {
       return reduce(t.work, helperSync(t.sync, t.lane, t.lanes));

@@ -76,8 +76,10 @@ export interface Block { data: Float64Array; at: number; ld: number }
 /** gemmNT on blocks of larger arrays (the blocked Householder QR updates a matrix in place). */
 export function gemmStrided(A: Block, Bt: Block, m: number, k: number, n: number, C: Block): void {
   const n4 = (n + 3) & ~3;
-  const Ap = new Float64Array(MB * KB);
-  const Bp = new Float64Array(n4 * KB);
+  // Panels no larger than the product needs (small products are called often: bidiagonal-dc.ts).
+  const kb = Math.min(KB, k);
+  const Ap = new Float64Array(Math.min(MB, (m + 3) & ~3) * kb);
+  const Bp = new Float64Array(n4 * kb);
   const Cd = C.data;
   const ldc = C.ld;
   for (let k0 = 0; k0 < k; k0 += KB) {

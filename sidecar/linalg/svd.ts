@@ -59,7 +59,7 @@ export function svdPortable(a: Matrix, vectors: boolean, full: boolean, top?: nu
 function bothBases(bd: Bidiagonal, tall: boolean, full: boolean, lanes: Lanes, qr?: HouseholderQr): SvdParts {
   const n = bd.d.length;
   const m = qr?.m ?? bd.m;
-  const { s: d, ub, vb } = bidiagonalDc(bd.d, bd.e, true);
+  const { s: d, ub, vb } = bidiagonalDc(bd.d, bd.e, true, lanes);
   const { order, s } = descending(d);
   // Left vectors of the tall matrix: rows of ut (length m), Ub's columns padded, then unit vectors
   // e_n..e_{m−1} when the full basis is wanted; the bidiagonal's Q maps all of them at once. When
@@ -91,7 +91,7 @@ function bothBases(bd: Bidiagonal, tall: boolean, full: boolean, lanes: Lanes, q
 function leadingFromShortSide(a: Matrix, tall: boolean, bd: Bidiagonal, k: number, lanes: Lanes): SvdParts | undefined {
   const n = bd.d.length;
   const m = tall ? a.rows : a.cols;
-  const { s: d, vb } = bidiagonalDc(bd.d, bd.e, false);
+  const { s: d, vb } = bidiagonalDc(bd.d, bd.e, false, lanes);
   const { order, s } = descending(d);
   if (!(s[k - 1] >= TOP_MIN_RATIO * s[0]) || s[0] === 0) return undefined;
   const vt = lanes.array(k * n);
