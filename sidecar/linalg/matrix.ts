@@ -59,6 +59,28 @@ export function matmul(a: Matrix, b: Matrix, opts: { transA?: boolean; transB?: 
   return c;
 }
 
+/** Whether a is square with a zero upper triangle (a Cholesky factor). */
+export function isLowerTriangular(a: Matrix): boolean {
+  if (a.rows !== a.cols) return false;
+  const n = a.cols;
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) if (a.data[i * n + j] !== 0) return false;
+  return true;
+}
+
+/** A · L for a lower triangular L: the product's columns j0.. need L's rows j0.. only, so blocks of
+ *  64 columns skip the zero triangle (about 55–60% of matmul's work for n of 256–700). */
+export function matmulLower(a: Matrix, l: Matrix): Matrix {
+  const { rows: m, cols: k } = a;
+  if (l.rows !== k || l.cols !== k) throw new Error(`matmulLower: ${m}×${k} by ${l.rows}×${l.cols}`);
+  const lt = transposeData(l.data, k, k); // row j: column j of L, zero before j
+  const c = matrix(m, k);
+  for (let j0 = 0; j0 < k; j0 += 64) {
+    const j1 = Math.min(k, j0 + 64);
+    gemmStrided({ data: a.data, at: j0, ld: k }, { data: lt, at: j0 * k + j0, ld: k }, m, k - j0, j1 - j0, { data: c.data, at: j0, ld: k });
+  }
+  return c;
+}
+
 const KB = 256; // k-panel: a 4-row slice of A and of Bᵀ (16 KiB) stays in L1
 const MB = 128; // rows of A packed per panel (256 KiB, L2)
 

@@ -1,7 +1,7 @@
 // The operations the linear-algebra pool runs (pool.ts), as plain data in and out so that they
 // cross threads: a worker (pool-worker.ts) and the calling thread (when no worker is left) run
 // them through runOp alike, so a result never depends on where it was computed.
-import { matmul, type Matrix } from './matrix';
+import { isLowerTriangular, matmul, matmulLower, type Matrix } from './matrix';
 import { svdPortable, type SvdParts } from './svd';
 import { choleskyShifted } from './cholesky';
 import { solveTri, type TriOptions } from './triangular';
@@ -38,7 +38,7 @@ export function runOp(o: Op): OpResult {
       return { ...choleskyShifted(o.a, { eps: o.eps, maxAttempts: o.maxAttempts, log: (m) => logs.push(m) }), logs };
     }
     case 'solve': return solveTri(o.t, o.b, o.o);
-    case 'svdOfProduct': return svdPortable(matmul(o.a, o.b), true, false, o.top, o.threads);
+    case 'svdOfProduct': return svdPortable(isLowerTriangular(o.b) ? matmulLower(o.a, o.b) : matmul(o.a, o.b), true, false, o.top, o.threads);
     case 'refitLeft': {
       const logs: string[] = [];
       return { u: refitLeft(o.w, o.b, o.g, { eps: o.eps, maxAttempts: o.maxAttempts, log: (m) => logs.push(m) }), logs };
