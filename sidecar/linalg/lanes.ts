@@ -32,7 +32,8 @@ const CLOSED = 3;
 const SIGNALS = 4; // then one wake-up word per helper
 
 /** One lane's share of a stage: the reflectors (Q on rows r0..r1−1 of ut, P on those of vt), the
- *  tall QR's Q or trailing update, or the bidiagonalisation (all of it, in step with the caller). */
+ *  tall QR's Q or trailing update, the bidiagonalisation (all of it, in step with the caller), or
+ *  stripes of divide and conquer's products. */
 type Task =
   | { kind: 'reflect'; q: { x: Float64Array; m: number; tau: Float64Array; ut: Float64Array; r0: number; r1: number };
       p: { w: Float64Array; tau: Float64Array; vt: Float64Array; r0: number; r1: number } }
@@ -48,7 +49,7 @@ export interface Lanes extends MergeLanes {
   readonly count: number;
   /** A zeroed Float64Array the helpers can see. */
   array(length: number): Float64Array;
-  /** Matrix products whose arrays come from array(), split by rows of C. */
+  /** Matrix products split by rows of C (arrays not from array() are copied to the helpers). */
   products(jobs: Product[]): void;
   /** Q on rows 0..qCount−1 of ut and P on rows 0..pCount−1 of vt (bidiagonal.ts applyQRows/applyPRows). */
   reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void;

@@ -19,7 +19,7 @@ import type { HouseholderQr } from './householder-qr';
 
 export interface SvdParts { s: Float64Array; u?: Matrix; v?: Matrix }
 
-/** σ_k / σ_1 below which the leading-k path rotates both bases (U's orthogonality error ≲ 1e-12). */
+/** σ_k / σ_1 below which the leading-k path forms both bases (U's orthogonality error ≲ 1e-12). */
 export const TOP_MIN_RATIO = 1e-4;
 /** Aspect ratio m / n from which the SVD factors A = Q R first (one threshold for every path, so
  *  that values alone, leading pairs and both bases give the same singular values bit for bit). */
