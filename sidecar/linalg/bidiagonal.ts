@@ -24,6 +24,11 @@ export interface Bidiagonal {
  */
 export interface StepSync { lane: number; lanes: number; phase(): void; join(): void }
 
+/** Lane `lane` of `lanes`'s share [t0, t1) of the items from..to−1 (every stage the lanes split). */
+export function stripe(from: number, to: number, lane: number, lanes: number): [number, number] {
+  return [from + Math.floor(((to - from) * lane) / lanes), from + Math.floor(((to - from) * (lane + 1)) / lanes)];
+}
+
 /** The reduction's arrays, shared by the lanes when there are several. */
 export interface BidiagonalWork extends Bidiagonal { y: Float64Array }
 
@@ -49,7 +54,6 @@ export function reduce(work: BidiagonalWork, sync?: StepSync): void {
   const { m, n, x: X, d, e, tauQ, tauP, w, y } = work;
   const lane = sync?.lane ?? 0;
   const lanes = sync?.lanes ?? 1;
-  const stripe = (from: number, to: number): [number, number] => [from + Math.floor(((to - from) * lane) / lanes), from + Math.floor(((to - from) * (lane + 1)) / lanes)];
   for (let k = 0; k < n; k++) {
     // Left reflector: zero A[k+1:, k] (row k of X from position k).
     const ck = k * m;
@@ -59,7 +63,7 @@ export function reduce(work: BidiagonalWork, sync?: StepSync): void {
       tauQ[k] = tau;
     }
     sync?.phase();
-    const [j0, j1] = stripe(k + 1, n);
+    const [j0, j1] = stripe(k + 1, n, lane, lanes);
     if (tauQ[k] !== 0 && j1 > j0) reflectRows(X, ck, X, m, k, j0, j1, tauQ[k]);
     sync?.join();
     if (k >= n - 1) continue;
@@ -73,7 +77,7 @@ export function reduce(work: BidiagonalWork, sync?: StepSync): void {
       row[k + 1] = 1;
     }
     sync?.phase();
-    const [i0, i1] = stripe(k + 1, m);
+    const [i0, i1] = stripe(k + 1, m, lane, lanes);
     if (tauP[k] !== 0 && i1 > i0) rightUpdate(X, m, n, k, row, tauP[k], y, i0, i1);
     sync?.join();
   }

@@ -11,7 +11,7 @@
 // program in helper mode) that share the arrays through SharedArrayBuffers and are driven through
 // Atomics, so a caller without an event loop (a pool worker) can use them.
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { applyPRows, applyQRows, bidiagonalWork, reduce, type Bidiagonal, type BidiagonalWork, type StepSync } from './bidiagonal';
+import { applyPRows, applyQRows, bidiagonalize, bidiagonalWork, reduce, stripe, type Bidiagonal, type BidiagonalWork, type StepSync } from './bidiagonal';
 import { applyQ, householderQr, updateColumns, type HouseholderQr, type ReflectorBlock } from './householder-qr';
 import type { MergeLanes, Product } from './bidiagonal-dc';
 import { gemmStrided } from './matrix';
@@ -69,11 +69,7 @@ export const solo: Lanes = {
   reflect(bd, ut, qCount, vt, pCount) {
     runTask(reflectTask(bd, ut, qCount, vt, pCount, 0, 1));
   },
-  bidiagonalize(xt, m, n) {
-    const work = bidiagonalWork(xt, m, n);
-    reduce(work);
-    return work;
-  },
+  bidiagonalize: (xt, m, n) => bidiagonalize(xt, m, n),
   householderQr: (xt, m, n) => householderQr(xt, m, n),
   products(jobs) {
     runTask({ kind: 'products', jobs });
@@ -86,8 +82,8 @@ export const solo: Lanes = {
 
 /** Lane `lane` of `lanes`'s share of the reflector stage. */
 function reflectTask(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number, lane: number, lanes: number): Task {
-  const [q0, q1] = stripe(ut ? qCount : 0, lane, lanes);
-  const [p0, p1] = stripe(pCount, lane, lanes);
+  const [q0, q1] = stripe(0, ut ? qCount : 0, lane, lanes);
+  const [p0, p1] = stripe(0, pCount, lane, lanes);
   return {
     kind: 'reflect',
     q: { x: bd.x, m: bd.m, tau: bd.tauQ, ut: ut ?? vt, r0: q0, r1: q1 },
@@ -105,8 +101,6 @@ export function lanesFor(n: number, threads: number): Lanes {
   return Team.start(source, threads - 1) ?? solo;
 }
 
-/** [t0, t1) of lane i of `count` over `len` items. */
-const stripe = (len: number, i: number, count: number): [number, number] => [Math.floor((len * i) / count), Math.floor((len * (i + 1)) / count)];
 
 class Team implements Lanes {
   /** Tasks sent to helpers so far; DONE counts those finished. */
@@ -150,12 +144,16 @@ class Team implements Lanes {
     return new Float64Array(new SharedArrayBuffer(8 * length));
   }
 
-  reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void {
-    // x is shared (the caller allocated it with array()); w (n × n) and the τs are copied with the message.
-    const task = (lane: number) => reflectTask(bd, ut, qCount, vt, pCount, lane, this.count);
+  /** Each helper's task of a stage sent, the caller's run here; returns once all are done. */
+  private split(task: (lane: number) => Task): void {
     this.ports.forEach((_, h) => this.send(h, task(h + 1)));
     runTask(task(0));
     this.waitFor(this.sent);
+  }
+
+  reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void {
+    // x is shared (the caller allocated it with array()); w (n × n) and the τs are copied with the message.
+    this.split((lane) => reflectTask(bd, ut, qCount, vt, pCount, lane, this.count));
   }
 
   bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagonal {
@@ -180,34 +178,25 @@ class Team implements Lanes {
   }
 
   householderQr(xt: Float64Array, m: number, n: number): HouseholderQr {
-    // Each block's V is shared (array()); T is copied with the message.
+    // The reflectors stay in xt (from array()); each block's T is copied with the message.
     return householderQr(xt, m, n, (length) => this.array(length), (block, j0, j1) => {
-      const task = (lane: number): Task => {
-        const [a, b] = stripe(j1 - j0, lane, this.count);
-        return { kind: 'qrUpdate', block, m, xt, j0: j0 + a, j1: j0 + b };
-      };
-      this.ports.forEach((_, h) => this.send(h, task(h + 1)));
-      runTask(task(0));
-      this.waitFor(this.sent);
+      this.split((lane) => {
+        const [a, b] = stripe(j0, j1, lane, this.count);
+        return { kind: 'qrUpdate', block, m, xt, j0: a, j1: b };
+      });
     });
   }
 
   products(jobs: Product[]): void {
-    const task = (lane: number): Task => ({ kind: 'products', jobs: jobs.map((p) => rowsOf(p, ...stripe(p.m, lane, this.count))) });
-    this.ports.forEach((_, h) => this.send(h, task(h + 1)));
-    runTask(task(0));
-    this.waitFor(this.sent);
+    this.split((lane) => ({ kind: 'products', jobs: jobs.map((p) => rowsOf(p, ...stripe(0, p.m, lane, this.count))) }));
   }
 
   applyQ(qr: HouseholderQr, ut: Float64Array, count: number): void {
-    // R and V are shared (allocated with array()); T and the block's offsets are copied.
-    const task = (lane: number): Task => {
-      const [r0, r1] = stripe(count, lane, this.count);
+    // The reflectors (qr.x) and R are shared (from array()); the blocks' T are copied.
+    this.split((lane) => {
+      const [r0, r1] = stripe(0, count, lane, this.count);
       return { kind: 'qr', qr, ut, r0, r1 };
-    };
-    this.ports.forEach((_, h) => this.send(h, task(h + 1)));
-    runTask(task(0));
-    this.waitFor(this.sent);
+    });
   }
 
   private send(helper: number, task: Task): void {
