@@ -28,10 +28,15 @@ export interface MergeLanes {
   products(jobs: Product[]): void;
 }
 
+/** The products, here (a lane runs its stripes of them the same way, lanes.ts). */
+export function runProducts(jobs: Product[]): void {
+  for (const p of jobs) if (p.m > 0) gemmStrided(p.a, p.bt, p.m, p.k, p.n, p.c);
+}
+
 const here: MergeLanes = {
   count: 1,
   array: (length) => new Float64Array(length),
-  products: (jobs) => jobs.forEach((p) => gemmStrided(p.a, p.bt, p.m, p.k, p.n, p.c)),
+  products: runProducts,
 };
 
 const EPS = 2 ** -52;

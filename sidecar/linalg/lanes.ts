@@ -13,8 +13,7 @@
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { applyPRows, applyQRows, bidiagonalize, bidiagonalWork, reduce, stripe, type Bidiagonal, type BidiagonalWork, type StepSync } from './bidiagonal';
 import { applyQ, householderQr, updateColumns, type HouseholderQr, type ReflectorBlock } from './householder-qr';
-import type { MergeLanes, Product } from './bidiagonal-dc';
-import { gemmStrided } from './matrix';
+import { runProducts, type MergeLanes, type Product } from './bidiagonal-dc';
 
 /** The bundled pool-worker.ts, in the bundles that are not that worker (scripts/build.mjs). */
 declare const POOL_WORKER_SOURCE: string | undefined;
@@ -71,9 +70,7 @@ export const solo: Lanes = {
   },
   bidiagonalize: (xt, m, n) => bidiagonalize(xt, m, n),
   householderQr: (xt, m, n) => householderQr(xt, m, n),
-  products(jobs) {
-    runTask({ kind: 'products', jobs });
-  },
+  products: runProducts,
   applyQ(qr, ut, count) {
     applyQ(qr, ut, 0, count);
   },
@@ -277,10 +274,7 @@ function rowsOf(p: Product, r0: number, r1: number): Product {
 }
 
 function runTask(t: Task): void {
-  if (t.kind === 'products') {
-    for (const p of t.jobs) if (p.m > 0) gemmStrided(p.a, p.bt, p.m, p.k, p.n, p.c);
-    return;
-  }
+  if (t.kind === 'products') return runProducts(t.jobs);
   if (t.kind === 'bidiagonal') {
     try {
       return reduce(t.work, helperSync(t.sync, t.lane, t.lanes));
