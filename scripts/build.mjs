@@ -2,8 +2,10 @@
 // `--tests` also bundles every test/**/*.test.ts (and bench/*.ts) to out/, one file each,
 // so that one broken module does not stop unrelated tests from running.
 import { build } from 'esbuild';
-import { readdirSync, statSync, existsSync, chmodSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, existsSync, chmodSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { Buffer } from 'node:buffer';
+import wabt from 'wabt';
 
 const root = new URL('..', import.meta.url).pathname;
 const args = new Set(process.argv.slice(2));
@@ -12,10 +14,14 @@ const args = new Set(process.argv.slice(2));
 const external = ['vscode', '@tensorflow/*', 'playwright-core', 'mocha', 'chromium-bidi*'];
 // jsonc-parser's UMD entry requires its parts dynamically, which a bundle cannot follow: use its ESM build.
 const alias = { 'jsonc-parser': './node_modules/jsonc-parser/lib/esm/main.js' };
-const base = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', external, alias, logLevel: 'warning' };
+// The product kernel, WebAssembly text assembled here and embedded as base64 (sidecar/linalg/gemm-kernel.ts).
+const wat = join(root, 'sidecar/linalg/gemm-kernel.wat');
+const kernel = (await wabt()).parseWat(wat, readFileSync(wat, 'utf8'), { simd: true }).toBinary({}).buffer;
+const kernelDefine = { GEMM_KERNEL_WASM: JSON.stringify(Buffer.from(kernel).toString('base64')) };
+const base = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', external, alias, logLevel: 'warning', define: kernelDefine };
 // The linear-algebra pool's worker program, embedded in every node bundle as source text (sidecar/linalg/pool.ts).
 const worker = await build({ ...base, entryPoints: [join(root, 'sidecar/linalg/pool-worker.ts')], write: false, minify: true });
-const node = { ...base, sourcemap: 'linked', define: { POOL_WORKER_SOURCE: JSON.stringify(worker.outputFiles[0].text) } };
+const node = { ...base, sourcemap: 'linked', define: { ...kernelDefine, POOL_WORKER_SOURCE: JSON.stringify(worker.outputFiles[0].text) } };
 
 function walk(dir, pred, acc = []) {
   if (!existsSync(dir)) return acc;

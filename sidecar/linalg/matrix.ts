@@ -1,4 +1,5 @@
 // Dense row-major float64 matrices for the decompositions; tensors stay float32 elsewhere.
+import { gemmKernel } from './gemm-kernel';
 export interface Matrix { rows: number; cols: number; data: Float64Array }
 
 export function matrix(rows: number, cols: number, data?: Float64Array): Matrix {
@@ -44,7 +45,7 @@ export function transposeData(a: Float64Array, rows: number, cols: number, t: Fl
   return t;
 }
 
-/** C = op(A) op(B), float64, cache-blocked (about 2 GFLOP/s on one core of a current x86). */
+/** C = op(A) op(B), float64 (gemmStrided). */
 export function matmul(a: Matrix, b: Matrix, opts: { transA?: boolean; transB?: boolean } = {}): Matrix {
   const m = opts.transA ? a.cols : a.rows;
   const k = opts.transA ? a.rows : a.cols;
@@ -81,13 +82,11 @@ export function matmulLower(a: Matrix, l: Matrix): Matrix {
   return c;
 }
 
-const KB = 256; // k-panel: a 4-row slice of A and of Bᵀ (16 KiB) stays in L1
+const KB = 256; // k-panel: four rows of A and of Bᵀ (8 KiB each) stay in L1
 const MB = 128; // rows of A packed per panel (256 KiB, L2)
+const NB = 2048; // rows of Bᵀ packed per panel, which bounds the kernel's memory (6.3 MiB a thread)
 
-/**
- * C(m×n) += A(m×k) · Bt(n×k)ᵀ, all row-major. Panels are packed four rows interleaved so the 4×4
- * register kernel reads one stream from each; sixteen scalar accumulators is what V8 keeps in registers.
- */
+/** C(m×n) += A(m×k) · Bt(n×k)ᵀ, all row-major. */
 export function gemmNT(A: Float64Array, Bt: Float64Array, m: number, k: number, n: number, C: Float64Array): void {
   gemmStrided({ data: A, at: 0, ld: k }, { data: Bt, at: 0, ld: k }, m, k, n, { data: C, at: 0, ld: n });
 }
@@ -95,61 +94,50 @@ export function gemmNT(A: Float64Array, Bt: Float64Array, m: number, k: number, 
 /** A row-major block inside a larger array: element (i, j) is data[at + i * ld + j]. */
 export interface Block { data: Float64Array; at: number; ld: number }
 
-/** gemmNT on blocks of larger arrays (the blocked Householder QR updates a matrix in place). */
+/**
+ * gemmNT on blocks of larger arrays (the blocked Householder QR updates a matrix in place). Panels of A
+ * and Bᵀ are packed four rows interleaved into the WebAssembly kernel's memory, which computes each
+ * panel's product (gemm-kernel.wat); the panel products are added to C here.
+ */
 export function gemmStrided(A: Block, Bt: Block, m: number, k: number, n: number, C: Block): void {
-  const n4 = (n + 3) & ~3;
+  if (m === 0 || n === 0 || k === 0) return;
   // Panels no larger than the product needs (small products are called often: bidiagonal-dc.ts).
   const kb = Math.min(KB, k);
-  const Ap = new Float64Array(Math.min(MB, (m + 3) & ~3) * kb);
-  const Bp = new Float64Array(n4 * kb);
+  const mb = Math.min(MB, (m + 3) & ~3);
+  const nb = Math.min(NB, (n + 3) & ~3);
+  const ap = 0, bp = mb * kb, cp = bp + nb * kb;
+  const { f64, panel } = gemmKernel(cp + mb * nb);
   const Cd = C.data;
   const ldc = C.ld;
   for (let k0 = 0; k0 < k; k0 += KB) {
     const kl = Math.min(KB, k - k0);
-    pack(Bt, n, k0, kl, 0, n4, Bp);
-    for (let i0 = 0; i0 < m; i0 += MB) {
-      const ml = Math.min(MB, m - i0);
-      pack(A, m, k0, kl, i0, (ml + 3) & ~3, Ap);
-      for (let j = 0; j < n; j += 4) {
-        const bb = j * kl;
-        for (let i = 0; i < ml; i += 4) {
-          const ab = i * kl;
-          let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-          let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-          for (let t = 0, e = kl * 4; t < e; t += 4) {
-            const x0 = Ap[ab + t], x1 = Ap[ab + t + 1], x2 = Ap[ab + t + 2], x3 = Ap[ab + t + 3];
-            const y0 = Bp[bb + t], y1 = Bp[bb + t + 1], y2 = Bp[bb + t + 2], y3 = Bp[bb + t + 3];
-            c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3;
-            c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3;
-            c20 += x2 * y0; c21 += x2 * y1; c22 += x2 * y2; c23 += x2 * y3;
-            c30 += x3 * y0; c31 += x3 * y1; c32 += x3 * y2; c33 += x3 * y3;
-          }
-          const gi = i0 + i;
-          if (gi + 4 <= m && j + 4 <= n) {
-            let o = C.at + gi * ldc + j;
-            Cd[o] += c00; Cd[o + 1] += c01; Cd[o + 2] += c02; Cd[o + 3] += c03; o += ldc;
-            Cd[o] += c10; Cd[o + 1] += c11; Cd[o + 2] += c12; Cd[o + 3] += c13; o += ldc;
-            Cd[o] += c20; Cd[o + 1] += c21; Cd[o + 2] += c22; Cd[o + 3] += c23; o += ldc;
-            Cd[o] += c30; Cd[o + 1] += c31; Cd[o + 2] += c32; Cd[o + 3] += c33;
-          } else {
-            const cs = [c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33];
-            for (let r = 0; r < 4 && gi + r < m; r++) for (let q = 0; q < 4 && j + q < n; q++) Cd[C.at + (gi + r) * ldc + j + q] += cs[r * 4 + q];
-          }
+    for (let j0 = 0; j0 < n; j0 += NB) {
+      const nl = Math.min(NB, n - j0);
+      const nl4 = (nl + 3) & ~3;
+      pack(Bt, n, k0, kl, j0, nl4, f64, bp);
+      for (let i0 = 0; i0 < m; i0 += MB) {
+        const ml = Math.min(MB, m - i0);
+        pack(A, m, k0, kl, i0, (ml + 3) & ~3, f64, ap);
+        panel(ap * 8, bp * 8, cp * 8, (ml + 3) & ~3, nl4, kl);
+        for (let i = 0; i < ml; i++) {
+          const o = C.at + (i0 + i) * ldc + j0;
+          const s = cp + i * nl4;
+          for (let j = 0; j < nl; j++) Cd[o + j] += f64[s + j];
         }
       }
     }
   }
 }
 
-/** Packs rows r0..r0+count-1 (zero past `rows`), columns k0..k0+kl-1, four rows interleaved. */
-function pack(src: Block, rows: number, k0: number, kl: number, r0: number, count: number, out: Float64Array): void {
-  const { data, at, ld } = src;
+/** Packs rows r0..r0+count-1 (zero past `rows`), columns k0..k0+kl-1, four rows interleaved, at out[at]. */
+function pack(src: Block, rows: number, k0: number, kl: number, r0: number, count: number, out: Float64Array, at: number): void {
+  const { data, at: from, ld } = src;
   for (let r = 0; r < count; r += 4) {
-    const base = r * kl;
+    const base = at + r * kl;
     for (let q = 0; q < 4; q++) {
       const row = r0 + r + q;
       if (row < rows) {
-        const s = at + row * ld + k0;
+        const s = from + row * ld + k0;
         for (let t = 0; t < kl; t++) out[base + t * 4 + q] = data[s + t];
       } else {
         for (let t = 0; t < kl; t++) out[base + t * 4 + q] = 0;

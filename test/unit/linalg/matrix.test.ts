@@ -1,7 +1,8 @@
-// The float64 products (sidecar/linalg/matrix.ts): the triangular one against the plain one.
+// The float64 products (sidecar/linalg/matrix.ts): the WebAssembly-kernel product against a triple
+// loop, and the triangular one against the plain one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isLowerTriangular, matmul, matmulLower, matrix } from '../../../sidecar/linalg/matrix';
+import { gemmStrided, isLowerTriangular, matmul, matmulLower, matrix } from '../../../sidecar/linalg/matrix';
 
 function random(m: number, n: number, seed: number) {
   let s = seed;
@@ -12,6 +13,27 @@ function lower(n: number, seed: number) {
   const l = random(n, n, seed);
   for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) l.data[i * n + j] = 0;
   return l;
+}
+
+// Across the packing panels (k 256, rows of A 128, rows of Bᵀ 2048) and the 4 × 4 tiles, with each
+// operand a block inside a larger array and C accumulated into, not overwritten.
+for (const [m, k, n] of [[1, 1, 1], [5, 3, 7], [131, 300, 9], [6, 257, 2051], [130, 20, 4100]] as const) {
+  test(`gemmStrided ${m}×${k} by (${n}×${k})ᵀ on blocks: a triple loop's C += A Btᵀ to rounding`, () => {
+    const [la, lb, lc] = [k + 3, k + 5, n + 2];
+    const a = random(m + 2, la, m).data;
+    const bt = random(n + 1, lb, n).data;
+    const c = random(m + 1, lc, k).data;
+    const want = Float64Array.from(c);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let t = 0; t < k; t++) s += a[2 * la + 1 + i * la + t] * bt[lb + 2 + j * lb + t];
+      want[lc + 1 + i * lc + j] += s;
+    }
+    gemmStrided({ data: a, at: 2 * la + 1, ld: la }, { data: bt, at: lb + 2, ld: lb }, m, k, n, { data: c, at: lc + 1, ld: lc });
+    let err = 0;
+    for (let i = 0; i < c.length; i++) err = Math.max(err, Math.abs(c[i] - want[i]));
+    assert.ok(err <= 1e-12, `max difference ${err}`);
+  });
 }
 
 // Sizes below, at and across the 64-column blocks.
