@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { svdPortable } from '../sidecar/linalg/svd';
 import { POOL_SIZE } from '../sidecar/linalg/pool';
 import { matrix, type Matrix } from '../sidecar/linalg/matrix';
-import { bidiagonalize } from '../sidecar/linalg/bidiagonal';
+import { bidiagonalize, pBlocks, qBlocks } from '../sidecar/linalg/bidiagonal';
 import { LANES_MIN_N, solo } from '../sidecar/linalg/lanes';
 import { bidiagonalDc } from '../sidecar/linalg/bidiagonal-dc';
 
@@ -65,7 +65,7 @@ function phases(n: number): void {
   const b = lap();
   const { ub, vb } = bidiagonalDc(bd.d, bd.e, true);
   const q = lap();
-  solo.reflect(bd, ub!, n, vb, n);
+  solo.reflect([{ blocks: qBlocks(bd), ct: ub!, len: n, r0: 0, r1: n }, { blocks: pBlocks(bd), ct: vb, len: n, r0: 0, r1: n }]);
   console.log(`${n}×${n} with vectors on one thread, by stage: bidiagonalisation ${b} s, the bidiagonal's bases by divide and conquer ${q} s, reflectors applied to them ${lap()} s`);
 }
 

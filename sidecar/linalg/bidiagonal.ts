@@ -1,7 +1,12 @@
 // Householder reduction of a tall matrix (m ≥ n) to upper bidiagonal form, A = Q B Pᵀ (LAPACK's
-// gebrd, unblocked). The matrix is held column-major (as rows of Aᵀ) so that both the left
-// reflectors (on columns) and the right ones (on rows, applied as y = A w, A -= τ y wᵀ) run over
-// contiguous memory; every step is dot products and axpys.
+// gebrd: blocked panels, bidiagonal-panel.ts, then the last columns unblocked). The matrix is held
+// column-major (as rows of Aᵀ) so that both the left reflectors (on columns) and the right ones (on
+// rows, applied as y = A w, A -= τ y wᵀ) run over contiguous memory; an unblocked step is dot
+// products and axpys.
+import { reflectorBlock, type ReflectorBlock } from './compact-wy';
+import { matVec, PANEL, panelWork, reducePanel, type PanelWork } from './bidiagonal-panel';
+import { reflectRows, reflector } from './reflector';
+import { stripe, type StepSync } from './stripe';
 
 export interface Bidiagonal {
   m: number;
@@ -16,25 +21,16 @@ export interface Bidiagonal {
   tauP: Float64Array;
 }
 
-/**
- * How the lanes of one SVD (lanes.ts) take the reduction's steps together. Each step has two serial
- * parts (a reflector, on the caller) and two parallel ones; phase() starts a parallel part (the
- * caller releases it, a helper waits for it) and join() ends it (a helper reports, the caller
- * waits for every helper).
- */
-export interface StepSync { lane: number; lanes: number; phase(): void; join(): void }
-
-/** Lane `lane` of `lanes`'s share [t0, t1) of the items from..to−1 (every stage the lanes split). */
-export function stripe(from: number, to: number, lane: number, lanes: number): [number, number] {
-  return [from + Math.floor(((to - from) * lane) / lanes), from + Math.floor(((to - from) * (lane + 1)) / lanes)];
-}
-
 /** The reduction's arrays, shared by the lanes when there are several. */
-export interface BidiagonalWork extends Bidiagonal { y: Float64Array }
+export interface BidiagonalWork extends Bidiagonal { y: Float64Array; panel?: PanelWork }
+
+/** Columns reduced one at a time at the end, where panels no longer pay (LAPACK's crossover, nx). */
+const UNBLOCKED = 128;
 
 /** The arrays for reducing the m × n matrix held in `xt`, from `alloc` (shared ones for lanes). */
 export function bidiagonalWork(xt: Float64Array, m: number, n: number, alloc: (length: number) => Float64Array = (length) => new Float64Array(length)): BidiagonalWork {
-  return { m, n, x: xt, d: alloc(n), e: alloc(n), tauQ: alloc(n), tauP: alloc(n), w: alloc(n * n), y: alloc(m) };
+  const panel = n > UNBLOCKED ? panelWork(m, n, alloc) : undefined;
+  return { m, n, x: xt, d: alloc(n), e: alloc(n), tauQ: alloc(n), tauP: alloc(n), w: alloc(n * n), y: alloc(m), panel };
 }
 
 /** Reduces the tall matrix whose columns are the rows of `xt` (n rows of length m, taken over). */
@@ -45,16 +41,19 @@ export function bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagona
 }
 
 /**
- * The reduction's loop, run by every lane: the caller (lane 0) computes each reflector, and the
+ * The reduction, run by every lane: panels of PANEL columns (bidiagonal-panel.ts) while more than
+ * UNBLOCKED remain, then one column at a time: the caller (lane 0) computes each reflector, and the
  * lanes apply it to their stripe: the left one to a range of columns, the right one to a range of
  * rows (y = A w and the update for those rows only). A lane's arithmetic on an element does not
  * depend on the stripes, so any number of lanes gives the same numbers.
  */
 export function reduce(work: BidiagonalWork, sync?: StepSync): void {
-  const { m, n, x: X, d, e, tauQ, tauP, w, y } = work;
+  const { m, n, x: X, d, e, tauQ, tauP, w, y, panel } = work;
   const lane = sync?.lane ?? 0;
   const lanes = sync?.lanes ?? 1;
-  for (let k = 0; k < n; k++) {
+  let k = 0;
+  if (panel) for (; n - k > UNBLOCKED; k += PANEL) reducePanel(work, panel, k, sync);
+  for (; k < n; k++) {
     // Left reflector: zero A[k+1:, k] (row k of X from position k).
     const ck = k * m;
     if (lane === 0) {
@@ -83,20 +82,10 @@ export function reduce(work: BidiagonalWork, sync?: StepSync): void {
   }
 }
 
-/** y = A[i0:i1, k+1:] w (columns four at a time), then A[i0:i1, j] −= τ w_j y. */
+/** y = A[i0:i1, k+1:] w, then A[i0:i1, j] −= τ w_j y. */
 function rightUpdate(X: Float64Array, m: number, n: number, k: number, row: Float64Array, tau: number, y: Float64Array, i0: number, i1: number): void {
   y.fill(0, i0, i1);
-  let j = k + 1;
-  for (; j + 3 < n; j += 4) {
-    const w0 = row[j], w1 = row[j + 1], w2 = row[j + 2], w3 = row[j + 3];
-    const c0 = j * m, c1 = c0 + m, c2 = c1 + m, c3 = c2 + m;
-    for (let i = i0; i < i1; i++) y[i] += w0 * X[c0 + i] + w1 * X[c1 + i] + w2 * X[c2 + i] + w3 * X[c3 + i];
-  }
-  for (; j < n; j++) {
-    const w0 = row[j];
-    const c0 = j * m;
-    for (let i = i0; i < i1; i++) y[i] += w0 * X[c0 + i];
-  }
+  matVec(X, m, k + 1, n, row, y, 0, i0, i1);
   for (let j = k + 1; j < n; j++) {
     const wj = row[j] * tau;
     if (wj === 0) continue;
@@ -105,83 +94,33 @@ function rightUpdate(X: Float64Array, m: number, n: number, k: number, row: Floa
   }
 }
 
+/** Reflectors per compact WY block when Q and P act on the bases. */
+const BLOCK = 32;
+
 /**
- * Applies H = I − τ v vᵀ (v_i = V[src + i] for i > at, v_at = 1) to rows r0..r1−1 of M (row length len),
- * each row read at the same offsets. Four rows per pass, so each load of v serves four rows.
+ * Q = H₀ H₁ … H_{n−1} as compact WY blocks (compact-wy.ts) acting on vectors of length m. Writes
+ * the zeros and units of its reflectors into x (what was there is not needed after the reduction).
  */
-export function reflectRows(V: Float64Array, src: number, M: Float64Array, len: number, at: number, r0: number, r1: number, tau: number): void {
-  let r = r0;
-  for (; r + 3 < r1; r += 4) {
-    const o0 = r * len;
-    const o1 = o0 + len;
-    const o2 = o1 + len;
-    const o3 = o2 + len;
-    let s0 = M[o0 + at];
-    let s1 = M[o1 + at];
-    let s2 = M[o2 + at];
-    let s3 = M[o3 + at];
-    for (let i = at + 1; i < len; i++) {
-      const v = V[src + i];
-      s0 += v * M[o0 + i];
-      s1 += v * M[o1 + i];
-      s2 += v * M[o2 + i];
-      s3 += v * M[o3 + i];
-    }
-    s0 *= tau;
-    s1 *= tau;
-    s2 *= tau;
-    s3 *= tau;
-    M[o0 + at] -= s0;
-    M[o1 + at] -= s1;
-    M[o2 + at] -= s2;
-    M[o3 + at] -= s3;
-    for (let i = at + 1; i < len; i++) {
-      const v = V[src + i];
-      M[o0 + i] -= s0 * v;
-      M[o1 + i] -= s1 * v;
-      M[o2 + i] -= s2 * v;
-      M[o3 + i] -= s3 * v;
-    }
+export function qBlocks({ m, n, x, tauQ }: Bidiagonal): ReflectorBlock[] {
+  for (let k = 0; k < n; k++) {
+    x.fill(0, k * m, k * m + k);
+    x[k * m + k] = 1;
   }
-  for (; r < r1; r++) {
-    const o = r * len;
-    let s0 = M[o + at];
-    for (let i = at + 1; i < len; i++) s0 += V[src + i] * M[o + i];
-    s0 *= tau;
-    M[o + at] -= s0;
-    for (let i = at + 1; i < len; i++) M[o + i] -= s0 * V[src + i];
+  const q: ReflectorBlock[] = [];
+  for (let k0 = 0; k0 < n; k0 += BLOCK) {
+    const nb = Math.min(BLOCK, n - k0);
+    q.push(reflectorBlock({ data: x, at: k0 * m + k0, ld: m }, k0, m - k0, nb, tauQ.subarray(k0, k0 + nb)));
   }
+  return q;
 }
 
-/**
- * Householder vector for v[from..to): on return v[from] is implicitly 1 (the stored value is left
- * as beta for the caller to read), v[from+1..] holds the vector, and H = I − τ v vᵀ maps the
- * original x to beta·e₁ with beta = −sign(x₀)‖x‖ (LAPACK's larfg convention).
- */
-export function reflector(v: Float64Array, from: number, to: number): { beta: number; tau: number } {
-  const alpha = v[from];
-  let sq = 0;
-  for (let i = from + 1; i < to; i++) sq += v[i] * v[i];
-  if (sq === 0) return { beta: alpha, tau: 0 };
-  const norm = Math.hypot(alpha, Math.sqrt(sq));
-  const beta = alpha >= 0 ? -norm : norm;
-  const scale = 1 / (alpha - beta);
-  for (let i = from + 1; i < to; i++) v[i] *= scale;
-  v[from] = beta;
-  return { beta, tau: (beta - alpha) / beta };
-}
-
-/**
- * Rows r0..r1−1 of `ut` (rows of length m) are vectors in B's row space padded with zeros: replaces
- * each by Q times it, Q = H₀ H₁ … H_{n−1}, applied from the last reflector to the first. Rows are
- * independent, so threads take ranges (lanes.ts).
- */
-export function applyQRows(x: Float64Array, m: number, tauQ: Float64Array, ut: Float64Array, r0: number, r1: number): void {
-  for (let k = tauQ.length - 1; k >= 0; k--) if (tauQ[k] !== 0) reflectRows(x, k * m, ut, m, k, r0, r1, tauQ[k]);
-}
-
-/** Same for the right factor P = G₀ G₁ … G_{n−3} (reflectors w, n × n) on rows r0..r1−1 of `vt` (length n). */
-export function applyPRows(w: Float64Array, tauP: Float64Array, vt: Float64Array, r0: number, r1: number): void {
-  const n = tauP.length;
-  for (let k = n - 2; k >= 0; k--) if (tauP[k] !== 0) reflectRows(w, k * n, vt, n, k + 1, r0, r1, tauP[k]);
+/** P = G₀ G₁ … G_{n−2} likewise, on vectors of length n. G_k acts on coordinates k+1..n−1; row k of
+ *  w holds it, zero before k+1 and 1 there. */
+export function pBlocks({ n, w, tauP }: Bidiagonal): ReflectorBlock[] {
+  const p: ReflectorBlock[] = [];
+  for (let k0 = 0; k0 < n - 1; k0 += BLOCK) {
+    const nb = Math.min(BLOCK, n - 1 - k0);
+    p.push(reflectorBlock({ data: w, at: k0 * n + k0 + 1, ld: n }, k0 + 1, n - k0 - 1, nb, tauP.subarray(k0, k0 + nb)));
+  }
+  return p;
 }

@@ -11,8 +11,10 @@
 // program in helper mode) that share the arrays through SharedArrayBuffers and are driven through
 // Atomics, so a caller without an event loop (a pool worker) can use them.
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { applyPRows, applyQRows, bidiagonalize, bidiagonalWork, reduce, stripe, type Bidiagonal, type BidiagonalWork, type StepSync } from './bidiagonal';
-import { applyQ, householderQr, updateColumns, type HouseholderQr, type ReflectorBlock } from './householder-qr';
+import { bidiagonalize, bidiagonalWork, reduce, type Bidiagonal, type BidiagonalWork } from './bidiagonal';
+import { stripe, type StepSync } from './stripe';
+import { householderQr, updateColumns, type HouseholderQr } from './householder-qr';
+import { applyBlocks, type ReflectJob, type ReflectorBlock } from './compact-wy';
 import { runProducts, type MergeLanes, type Product } from './bidiagonal-dc';
 
 /** The bundled pool-worker.ts, in the bundles that are not that worker (scripts/build.mjs). */
@@ -30,13 +32,11 @@ const FAILED = 2;
 const CLOSED = 3;
 const SIGNALS = 4; // then one wake-up word per helper
 
-/** One lane's share of a stage: the reflectors (Q on rows r0..r1−1 of ut, P on those of vt), the
- *  tall QR's Q or trailing update, the bidiagonalisation (all of it, in step with the caller), or
- *  stripes of divide and conquer's products. */
+/** One lane's share of a stage: reflector blocks on a range of rows of the bases, the tall QR's
+ *  trailing update, the bidiagonalisation (all of it, in step with the caller), or stripes of
+ *  divide and conquer's products. */
 type Task =
-  | { kind: 'reflect'; q: { x: Float64Array; m: number; tau: Float64Array; ut: Float64Array; r0: number; r1: number };
-      p: { w: Float64Array; tau: Float64Array; vt: Float64Array; r0: number; r1: number } }
-  | { kind: 'qr'; qr: HouseholderQr; ut: Float64Array; r0: number; r1: number }
+  | { kind: 'reflect'; jobs: ReflectJob[] }
   | { kind: 'qrUpdate'; block: ReflectorBlock; m: number; xt: Float64Array; j0: number; j1: number }
   | { kind: 'bidiagonal'; work: BidiagonalWork; sync: Int32Array; lane: number; lanes: number }
   | { kind: 'products'; jobs: Product[] };
@@ -50,14 +50,12 @@ export interface Lanes extends MergeLanes {
   array(length: number): Float64Array;
   /** Matrix products split by rows of C (arrays not from array() are copied to the helpers). */
   products(jobs: Product[]): void;
-  /** Q on rows 0..qCount−1 of ut and P on rows 0..pCount−1 of vt (bidiagonal.ts applyQRows/applyPRows). */
-  reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void;
+  /** Reflector blocks on the rows of bases (compact-wy.ts applyBlocks), the rows split over the lanes. */
+  reflect(jobs: ReflectJob[]): void;
   /** bidiagonal.ts bidiagonalize, its steps' updates split over the lanes. */
   bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagonal;
   /** householder-qr.ts householderQr on a tall xt from array(), each block's trailing update split over the lanes. */
   householderQr(xt: Float64Array, m: number, n: number): HouseholderQr;
-  /** The QR's Q on rows 0..count−1 of ut (householder-qr.ts applyQ). */
-  applyQ(qr: HouseholderQr, ut: Float64Array, count: number): void;
   close(): void;
 }
 
@@ -65,28 +63,12 @@ export interface Lanes extends MergeLanes {
 export const solo: Lanes = {
   count: 1,
   array: (length) => new Float64Array(length),
-  reflect(bd, ut, qCount, vt, pCount) {
-    runTask(reflectTask(bd, ut, qCount, vt, pCount, 0, 1));
-  },
+  reflect: (jobs) => jobs.forEach(applyBlocks),
   bidiagonalize: (xt, m, n) => bidiagonalize(xt, m, n),
   householderQr: (xt, m, n) => householderQr(xt, m, n),
   products: runProducts,
-  applyQ(qr, ut, count) {
-    applyQ(qr, ut, 0, count);
-  },
   close() {},
 };
-
-/** Lane `lane` of `lanes`'s share of the reflector stage. */
-function reflectTask(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number, lane: number, lanes: number): Task {
-  const [q0, q1] = stripe(0, ut ? qCount : 0, lane, lanes);
-  const [p0, p1] = stripe(0, pCount, lane, lanes);
-  return {
-    kind: 'reflect',
-    q: { x: bd.x, m: bd.m, tau: bd.tauQ, ut: ut ?? vt, r0: q0, r1: q1 },
-    p: { w: bd.w, tau: bd.tauP, vt, r0: p0, r1: p1 },
-  };
-}
 
 const workerSource = (): string | undefined =>
   typeof POOL_WORKER_SOURCE === 'string' ? POOL_WORKER_SOURCE : (workerData as { source?: string } | null)?.source;
@@ -148,9 +130,15 @@ class Team implements Lanes {
     this.waitFor(this.sent);
   }
 
-  reflect(bd: Bidiagonal, ut: Float64Array | undefined, qCount: number, vt: Float64Array, pCount: number): void {
-    // x is shared (the caller allocated it with array()); w (n × n) and the τs are copied with the message.
-    this.split((lane) => reflectTask(bd, ut, qCount, vt, pCount, lane, this.count));
+  reflect(jobs: ReflectJob[]): void {
+    // The reflectors and bases are shared (from array()); the blocks' T are copied with the message.
+    this.split((lane) => ({
+      kind: 'reflect',
+      jobs: jobs.map((j) => {
+        const [r0, r1] = stripe(j.r0, j.r1, lane, this.count);
+        return { ...j, r0, r1 };
+      }),
+    }));
   }
 
   bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagonal {
@@ -186,14 +174,6 @@ class Team implements Lanes {
 
   products(jobs: Product[]): void {
     this.split((lane) => ({ kind: 'products', jobs: jobs.map((p) => rowsOf(p, ...stripe(0, p.m, lane, this.count))) }));
-  }
-
-  applyQ(qr: HouseholderQr, ut: Float64Array, count: number): void {
-    // The reflectors (qr.x) and R are shared (from array()); the blocks' T are copied.
-    this.split((lane) => {
-      const [r0, r1] = stripe(0, count, lane, this.count);
-      return { kind: 'qr', qr, ut, r0, r1 };
-    });
   }
 
   private send(helper: number, task: Task): void {
@@ -284,11 +264,8 @@ function runTask(t: Task): void {
       throw e;
     }
   }
-  if (t.kind === 'qr') return applyQ(t.qr, t.ut, t.r0, t.r1);
   if (t.kind === 'qrUpdate') return updateColumns(t.block, t.m, t.xt, t.j0, t.j1);
-  const { q, p } = t;
-  if (q.r1 > q.r0) applyQRows(q.x, q.m, q.tau, q.ut, q.r0, q.r1);
-  if (p.r1 > p.r0) applyPRows(p.w, p.tau, p.vt, p.r0, p.r1);
+  t.jobs.forEach(applyBlocks);
 }
 
 /** A helper lane's loop (pool-worker.ts in helper mode): wait, run the tasks posted in order, count each done. */

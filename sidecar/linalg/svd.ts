@@ -11,7 +11,7 @@
 // Householder QR (householder-qr.ts), as LAPACK's gesvd does past the same crossover: the
 // bidiagonalisation then works on R, and Q maps R's left vectors back.
 import { identity, leadingColumns, matmul, matrix, transposeData, type Matrix } from './matrix';
-import type { Bidiagonal } from './bidiagonal';
+import { pBlocks, qBlocks, type Bidiagonal } from './bidiagonal';
 import { lanesFor, type Lanes } from './lanes';
 import { bidiagonalQr } from './bidiagonal-qr';
 import { bidiagonalDc } from './bidiagonal-dc';
@@ -73,10 +73,10 @@ function bothBases(bd: Bidiagonal, tall: boolean, full: boolean, lanes: Lanes, q
   for (let r = n; r < count; r++) ut[r * m + r] = 1;
   const vt = lanes.array(n * n);
   for (const [r, i] of order.entries()) vt.set(vb.subarray(i * n, i * n + n), r * n);
-  lanes.reflect(bd, ur, qr ? n : count, vt, n);
+  lanes.reflect([{ blocks: qBlocks(bd), ct: ur, len, r0: 0, r1: qr ? n : count }, { blocks: pBlocks(bd), ct: vt, len: n, r0: 0, r1: n }]);
   if (qr) {
     for (let r = 0; r < n; r++) ut.set(ur.subarray(r * n, r * n + n), r * m);
-    lanes.applyQ(qr, ut, count);
+    lanes.reflect([{ blocks: qr.blocks, ct: ut, len: m, r0: 0, r1: count }]);
   }
   // Columns are the rows just computed.
   const left = matrix(m, count, transposeData(ut, count, m));
@@ -96,7 +96,7 @@ function leadingFromShortSide(a: Matrix, tall: boolean, bd: Bidiagonal, k: numbe
   if (!(s[k - 1] >= TOP_MIN_RATIO * s[0]) || s[0] === 0) return undefined;
   const vt = lanes.array(k * n);
   for (let r = 0; r < k; r++) vt.set(vb.subarray(order[r] * n, order[r] * n + n), r * n);
-  lanes.reflect(bd, undefined, 0, vt, k);
+  lanes.reflect([{ blocks: pBlocks(bd), ct: vt, len: n, r0: 0, r1: k }]);
   // U_k = T V_k Σ_k⁻¹ with T = A (tall) or Aᵀ: the product's rows are A's (or Aᵀ's) rows against V_kᵀ.
   const u = matmul(a, matrix(k, n, vt), { transA: !tall, transB: true });
   for (let i = 0; i < m; i++) for (let r = 0; r < k; r++) u.data[i * k + r] /= s[r];

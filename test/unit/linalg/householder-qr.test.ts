@@ -2,7 +2,8 @@
 // Q R = A, Q orthogonal, R upper triangular, across block boundaries and with a zero column.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyQ, householderQr } from '../../../sidecar/linalg/householder-qr';
+import { householderQr } from '../../../sidecar/linalg/householder-qr';
+import { applyBlocks } from '../../../sidecar/linalg/compact-wy';
 import { transposeData } from '../../../sidecar/linalg/matrix';
 
 function random(m: number, n: number, seed: number): Float64Array {
@@ -22,15 +23,15 @@ for (const [m, n] of [[7, 1], [40, 31], [32, 32], [90, 33], [300, 100]] as const
       if (i > j) assert.equal(qr.rt[j * n + i], 0, `R[${i}][${j}] below the diagonal`);
       ut[j * m + i] = qr.rt[j * n + i];
     }
-    applyQ(qr, ut, 0, n);
+    applyBlocks({ blocks: qr.blocks, ct: ut, len: m, r0: 0, r1: n });
     let err = 0;
     for (let j = 0; j < n; j++) for (let i = 0; i < m; i++) err = Math.max(err, Math.abs(ut[j * m + i] - a[i * n + j]));
     assert.ok(err <= 1e-13, `‖QR − A‖_max ${err}`);
-    // Q itself, from the identity's rows (applyQ on rows 3.. of them, then on 0..2: ranges are independent).
+    // Q itself, from the identity's rows (its blocks on rows 3.. of them, then on 0..2: ranges are independent).
     const q = new Float64Array(m * m);
     for (let i = 0; i < m; i++) q[i * m + i] = 1;
-    applyQ(qr, q, Math.min(3, m), m);
-    applyQ(qr, q, 0, Math.min(3, m));
+    applyBlocks({ blocks: qr.blocks, ct: q, len: m, r0: Math.min(3, m), r1: m });
+    applyBlocks({ blocks: qr.blocks, ct: q, len: m, r0: 0, r1: Math.min(3, m) });
     let orth = 0;
     for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) {
       let s = 0;
