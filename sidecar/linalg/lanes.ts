@@ -7,9 +7,10 @@
 // - the reflectors act on the rows of the bases independently: each lane takes a range of rows,
 //   and so for the tall matrix's Q and for the products of divide and conquer's large merges
 //   (bidiagonal-dc.ts).
-// The caller is lane 0; helper lanes are worker threads started for the SVD (the pool's worker
-// program in helper mode) that share the arrays through SharedArrayBuffers and are driven through
-// Atomics, so a caller without an event loop (a pool worker) can use them.
+// The caller is lane 0; helper lanes are worker threads (the pool's worker program in helper mode)
+// that share the arrays through SharedArrayBuffers and are driven through Atomics, so a caller
+// without an event loop (a pool worker) can use them. A thread's helpers stay parked between its
+// SVDs for PARK_MS, so that back-to-back SVDs neither start threads nor run uncompiled code.
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { bidiagonalize, bidiagonalWork, reduce, type Bidiagonal, type BidiagonalWork } from './bidiagonal';
 import { stripe, type StepSync } from './stripe';
@@ -22,6 +23,10 @@ declare const POOL_WORKER_SOURCE: string | undefined;
 
 /** Lanes pay off from this size (smaller SVDs take less time than starting a thread). */
 export const LANES_MIN_N = 512;
+/** How long an SVD's helpers stay parked for the next SVD of the thread that started them: a new
+ *  team costs thread starts and code V8 has yet to compile (512² values only, two threads: 0.23 s
+ *  with new helpers each time, 0.12 s with parked ones, measured). */
+export const PARK_MS = 2000;
 /** How long a helper may take to start before the SVD goes on without it. */
 const READY_MS = 10_000;
 
@@ -56,6 +61,7 @@ export interface Lanes extends MergeLanes {
   bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagonal;
   /** householder-qr.ts householderQr on a tall xt from array(), each block's trailing update split over the lanes. */
   householderQr(xt: Float64Array, m: number, n: number): HouseholderQr;
+  /** Done with the lanes: helpers are parked for the next SVD (PARK_MS), or end after a failure. */
   close(): void;
 }
 
@@ -73,17 +79,45 @@ export const solo: Lanes = {
 const workerSource = (): string | undefined =>
   typeof POOL_WORKER_SOURCE === 'string' ? POOL_WORKER_SOURCE : (workerData as { source?: string } | null)?.source;
 
-/** Lanes for an n-wide SVD given `threads`: helpers only when worth it and possible. */
+/** This thread's parked team, if any, and the times a team was parked (so that an old timer does
+ *  not end a team parked since). */
+let parked: Team | undefined;
+let parkings = 0;
+
+/** Lanes for an n-wide SVD given `threads`: helpers only when worth it and possible; the parked
+ *  team when it has as many. */
 export function lanesFor(n: number, threads: number): Lanes {
   const source = workerSource();
   if (threads <= 1 || n < LANES_MIN_N || !source) return solo;
+  if (parked?.count === threads) {
+    const team = parked;
+    parked = undefined;
+    return team;
+  }
+  releaseParkedLanes();
   return Team.start(source, threads - 1) ?? solo;
+}
+
+/** Parks in this thread's slot until taken or PARK_MS pass. */
+function park(team: Team): void {
+  releaseParkedLanes();
+  parked = team;
+  const parking = ++parkings;
+  setTimeout(() => parkings === parking && releaseParkedLanes(), PARK_MS).unref();
+}
+
+/** Ends this thread's parked helpers (a pool worker calls it when idle: it has no timers). */
+export function releaseParkedLanes(): void {
+  parked?.end();
+  parked = undefined;
 }
 
 
 class Team implements Lanes {
   /** Tasks sent to helpers so far; DONE counts those finished. */
   private sent = 0;
+  /** False once a stage failed: the helpers may be mid-task, so the team is not parked. */
+  private clean = true;
 
   private constructor(private readonly ctrl: Int32Array, private readonly ports: MessagePort[]) {}
 
@@ -113,7 +147,7 @@ class Team implements Lanes {
     const deadline = Date.now() + READY_MS;
     while (Atomics.load(ctrl, READY) < helpers && Date.now() < deadline) Atomics.wait(ctrl, READY, Atomics.load(ctrl, READY), 50);
     if (Atomics.load(ctrl, READY) < helpers) {
-      team.close();
+      team.end();
       return undefined;
     }
     return team;
@@ -125,9 +159,14 @@ class Team implements Lanes {
 
   /** Each helper's task of a stage sent, the caller's run here; returns once all are done. */
   private split(task: (lane: number) => Task): void {
-    this.ports.forEach((_, h) => this.send(h, task(h + 1)));
-    runTask(task(0));
-    this.waitFor(this.sent);
+    try {
+      this.ports.forEach((_, h) => this.send(h, task(h + 1)));
+      runTask(task(0));
+      this.waitFor(this.sent);
+    } catch (e) {
+      this.clean = false;
+      throw e;
+    }
   }
 
   reflect(jobs: ReflectJob[]): void {
@@ -148,6 +187,7 @@ class Team implements Lanes {
     try {
       reduce(work, callerSync(sync, this.count));
     } catch (e) {
+      this.clean = false;
       // Helpers waiting for the next phase give up (and count as failed: that is not the error).
       Atomics.store(sync, S_ABORT, 1);
       Atomics.notify(sync, S_GEN);
@@ -190,6 +230,11 @@ class Team implements Lanes {
   }
 
   close(): void {
+    if (!this.clean || Atomics.load(this.ctrl, FAILED)) return this.end();
+    park(this);
+  }
+
+  end(): void {
     // Each helper ends its own thread when woken with CLOSED set (a caller without an event loop
     // cannot await terminate()). The ports stay open: closing one can drop what is still queued.
     Atomics.store(this.ctrl, CLOSED, 1);

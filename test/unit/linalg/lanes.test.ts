@@ -2,7 +2,7 @@
 // results are bit-identical to one thread's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LANES_MIN_N, lanesFor } from '../../../sidecar/linalg/lanes';
+import { LANES_MIN_N, lanesFor, releaseParkedLanes } from '../../../sidecar/linalg/lanes';
 import { matrix } from '../../../sidecar/linalg/matrix';
 import { svdPortable } from '../../../sidecar/linalg/svd';
 
@@ -23,6 +23,23 @@ test('lanesFor: helper threads only for n ≥ LANES_MIN_N and more than one thre
   } finally {
     lanes.close();
   }
+});
+
+test('a closed team is parked for the next SVD with as many threads, and ends when released', () => {
+  const a = lanesFor(LANES_MIN_N, 2);
+  a.close();
+  const b = lanesFor(LANES_MIN_N, 2);
+  assert.equal(b, a, 'the parked team is taken');
+  b.close();
+  const c = lanesFor(LANES_MIN_N, 3);
+  assert.notEqual(c, a, 'another count: a new team');
+  assert.equal(c.count, 3);
+  c.close();
+  releaseParkedLanes();
+  const d = lanesFor(LANES_MIN_N, 3);
+  assert.notEqual(d, c, 'released: a new team');
+  d.close();
+  releaseParkedLanes();
 });
 
 // The last three are past the QR-first crossover (svd.ts): Q's rows are split over the lanes.
