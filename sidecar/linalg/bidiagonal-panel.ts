@@ -23,9 +23,9 @@ export function panelWork(m: number, n: number, alloc: (length: number) => Float
 
 /**
  * Reduces columns and rows p..p+PANEL−1, then updates the trailing matrix (rows and columns from
- * p+PANEL). Lane 0 computes the reflectors and the coefficients between; each lane computes Y for
- * a stripe of columns, X for a stripe of rows and the trailing product for a stripe of columns. No
- * element's arithmetic depends on the stripes.
+ * p+PANEL). Lane 0 computes the reflectors and the coefficients between; each lane computes Y and
+ * the next row for a stripe of columns, X and the next column for a stripe of rows, and the
+ * trailing product for a stripe of columns. No element's arithmetic depends on the stripes.
  */
 export function reducePanel(work: BidiagonalWork, panel: PanelWork, p: number, sync?: StepSync): void {
   const { m, n, x: A, d, e, tauQ, tauP, w } = work;
@@ -37,14 +37,8 @@ export function reducePanel(work: BidiagonalWork, panel: PanelWork, p: number, s
     const k = p + s;
     const ck = k * m;
     if (lane === 0) {
-      // Column k of A − V Yᵀ − X Uᵀ, then its reflector v (kept in place, with its unit).
-      for (let l = 0; l < s; l++) {
-        const yk = py[l * n + k];
-        const uk = w[(p + l) * n + k];
-        const vl = (p + l) * m;
-        const xl = l * m;
-        for (let r = k; r < m; r++) A[ck + r] -= A[vl + r] * yk + px[xl + r] * uk;
-      }
+      // Column k, already A − V Yᵀ − X Uᵀ (the lanes updated it last step): its reflector v (kept
+      // in place, with its unit).
       const { beta, tau } = reflector(A, ck + k, ck + m);
       d[k] = beta;
       tauQ[k] = tau;
@@ -73,19 +67,20 @@ export function reducePanel(work: BidiagonalWork, panel: PanelWork, p: number, s
       for (let c = c0, yl = l * n, ul = (p + l) * n; c < c1; c++) py[s * n + c] -= py[yl + c] * a + w[ul + c] * b;
     }
     for (let c = c0; c < c1; c++) py[s * n + c] *= tauQ[k];
-    sync?.join();
+    // Row k of A − V Yᵀ − X Uᵀ on these columns, gathered into w's row k.
     const row = w.subarray(k * n, k * n + n);
+    for (let c = c0; c < c1; c++) row[c] = A[c * m + k];
+    for (let l = 0; l <= s; l++) {
+      const a = l === s ? 1 : A[(p + l) * m + k];
+      for (let c = c0, yl = l * n; c < c1; c++) row[c] -= py[yl + c] * a;
+    }
+    for (let l = 0; l < s; l++) {
+      const xk = px[l * m + k];
+      for (let c = c0, ul = (p + l) * n; c < c1; c++) row[c] -= w[ul + c] * xk;
+    }
+    sync?.join();
     if (lane === 0) {
-      // Row k of A − V Yᵀ − X Uᵀ (gathered into w's row k), then its reflector u.
-      for (let c = k + 1; c < n; c++) row[c] = A[c * m + k];
-      for (let l = 0; l <= s; l++) {
-        const a = l === s ? 1 : A[(p + l) * m + k];
-        for (let c = k + 1, yl = l * n; c < n; c++) row[c] -= py[yl + c] * a;
-      }
-      for (let l = 0; l < s; l++) {
-        const xk = px[l * m + k];
-        for (let c = k + 1, ul = (p + l) * n; c < n; c++) row[c] -= w[ul + c] * xk;
-      }
+      // Row k's reflector u.
       const r = reflector(row, k + 1, n);
       e[k] = r.beta;
       tauP[k] = r.tau;
@@ -117,6 +112,16 @@ export function reducePanel(work: BidiagonalWork, panel: PanelWork, p: number, s
       for (let r = r0, xl = l * m; r < r1; r++) px[xs + r] -= px[xl + r] * b;
     }
     for (let r = r0; r < r1; r++) px[xs + r] *= tauP[k];
+    // Column k+1 of A − V Yᵀ − X Uᵀ on these rows, for the next step's reflector (the last step's
+    // next column is the trailing update's).
+    if (s + 1 < P) {
+      const c = (k + 1) * m;
+      for (let l = 0; l <= s; l++) {
+        const yk = py[l * n + k + 1];
+        const uk = w[(p + l) * n + k + 1];
+        for (let r = r0, vl = (p + l) * m, xl = l * m; r < r1; r++) A[c + r] -= A[vl + r] * yk + px[xl + r] * uk;
+      }
+    }
     sync?.join();
   }
   trailingUpdate(work, panel, p, sync);
