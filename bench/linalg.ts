@@ -44,7 +44,7 @@ function compare(): void {
   if (py.status !== 0) throw new Error(`numpy side failed: ${py.stderr}`);
   const lapack = JSON.parse(py.stdout) as { numpy: string; blas: unknown; results: Record<string, { vectors: number; values: number }> };
   console.log(`numpy ${lapack.numpy}, BLAS: ${JSON.stringify(lapack.blas)}`);
-  console.log(`ours: portable float64 JavaScript, ${POOL_SIZE} threads (from n = ${LANES_MIN_N}: bidiagonalisation, tall QR, divide and conquer's products, reflectors), Node ${process.version}; LAPACK: ${POOL_SIZE} BLAS threads`);
+  console.log(`ours: portable float64 (JavaScript, products in WebAssembly SIMD), ${POOL_SIZE} threads (from n = ${LANES_MIN_N}: bidiagonalisation, tall QR, divide and conquer's products, reflectors), Node ${process.version}; LAPACK: ${POOL_SIZE} BLAS threads`);
   console.log('shape        | vectors: ours s  LAPACK s  ratio | values only: ours s  LAPACK s  ratio');
   for (const [m, n] of shapes) {
     const a = gaussian(m, n, m * 31 + n);

@@ -25,7 +25,8 @@ declare const POOL_WORKER_SOURCE: string | undefined;
 export const LANES_MIN_N = 512;
 /** How long an SVD's helpers stay parked for the next SVD of the thread that started them: a new
  *  team costs thread starts and code V8 has yet to compile (512² values only, two threads: 0.23 s
- *  with new helpers each time, 0.12 s with parked ones, measured). */
+ *  with new helpers each time, 0.12 s with parked ones, measured). Pool workers release theirs
+ *  after each job instead (pool-worker.ts), for memory. */
 export const PARK_MS = 2000;
 /** How long a helper may take to start before the SVD goes on without it. */
 const READY_MS = 10_000;
@@ -106,7 +107,7 @@ function park(team: Team): void {
   setTimeout(() => parkings === parking && releaseParkedLanes(), PARK_MS).unref();
 }
 
-/** Ends this thread's parked helpers (a pool worker calls it when idle: it has no timers). */
+/** Ends this thread's parked helpers (a pool worker calls it after each job). */
 export function releaseParkedLanes(): void {
   parked?.end();
   parked = undefined;
