@@ -1,11 +1,12 @@
 // Threads for ONE large SVD (the pool, pool.ts, runs independent operations side by side; a
 // Llama-size matrix is one operation, and its memory budget lets few run at once). The stages split
 // without changing any element's arithmetic, so results are bit-identical to one lane's (tests):
-// - the bidiagonalisation's steps apply each reflector to a stripe of the matrix per lane, the
-//   caller computing the reflectors between (two barriers per step; bidiagonal.ts reduce);
+// - the bidiagonalisation's steps: each lane takes a stripe of columns and of rows (a panel's Y,
+//   X and trailing product, or an unblocked step's updates), the caller computing the reflectors
+//   between (two barriers per step; bidiagonal.ts reduce, bidiagonal-panel.ts);
 // - a tall matrix's Householder QR (householder-qr.ts): each block's trailing update by columns;
-// - the reflectors act on the rows of the bases independently: each lane takes a range of rows,
-//   and so for the tall matrix's Q and for the products of divide and conquer's large merges
+// - the reflector blocks act on the rows of the bases independently: each lane takes a range of
+//   rows, and so for the tall matrix's Q and for the products of divide and conquer's large merges
 //   (bidiagonal-dc.ts).
 // The caller is lane 0; helper lanes are worker threads (the pool's worker program in helper mode)
 // that share the arrays through SharedArrayBuffers and are driven through Atomics, so a caller
