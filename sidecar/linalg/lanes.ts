@@ -26,8 +26,8 @@ declare const POOL_WORKER_SOURCE: string | undefined;
 export const LANES_MIN_N = 512;
 /** How long an SVD's helpers stay parked for the next SVD of the thread that started them: a new
  *  team costs thread starts and code V8 has yet to compile (512² values only, two threads: 0.23 s
- *  with new helpers each time, 0.12 s with parked ones, measured). Pool workers release theirs
- *  after each job instead (pool-worker.ts), for memory. */
+ *  with new helpers each time, 0.12 s with parked ones, measured). Pool workers do not park
+ *  (pool-worker.ts), for memory. */
 export const PARK_MS = 2000;
 /** How long a helper may take to start before the SVD goes on without it. */
 const READY_MS = 10_000;
@@ -63,7 +63,8 @@ export interface Lanes extends MergeLanes {
   bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagonal;
   /** householder-qr.ts householderQr on a tall xt from array(), each block's trailing update split over the lanes. */
   householderQr(xt: Float64Array, m: number, n: number): HouseholderQr;
-  /** Done with the lanes: helpers are parked for the next SVD (PARK_MS), or end after a failure. */
+  /** Done with the lanes: helpers are parked for the next SVD (PARK_MS), or end after a failure
+   *  or where the thread does not park (neverParkLanes). */
   close(): void;
 }
 
@@ -81,10 +82,18 @@ export const solo: Lanes = {
 const workerSource = (): string | undefined =>
   typeof POOL_WORKER_SOURCE === 'string' ? POOL_WORKER_SOURCE : (workerData as { source?: string } | null)?.source;
 
-/** This thread's parked team, if any, and the times a team was parked (so that an old timer does
- *  not end a team parked since). */
+/** Whether this thread parks teams, its parked team, if any, and the times a team was parked (so
+ *  that an old timer does not end a team parked since). */
+let parking = true;
 let parked: Team | undefined;
 let parkings = 0;
+
+/** Stops this thread parking teams: a closed team's helpers end at once. A pool worker, which has
+ *  no event loop for the timer that would end a parked team, calls it once. */
+export function neverParkLanes(): void {
+  parking = false;
+  releaseParkedLanes();
+}
 
 /** Lanes for an n-wide SVD given `threads`: helpers only when worth it and possible; the parked
  *  team when it has as many. */
@@ -104,16 +113,15 @@ export function lanesFor(n: number, threads: number): Lanes {
 function park(team: Team): void {
   releaseParkedLanes();
   parked = team;
-  const parking = ++parkings;
-  setTimeout(() => parkings === parking && releaseParkedLanes(), PARK_MS).unref();
+  const mine = ++parkings;
+  setTimeout(() => parkings === mine && releaseParkedLanes(), PARK_MS).unref();
 }
 
-/** Ends this thread's parked helpers (a pool worker calls it after each job). */
+/** Ends this thread's parked helpers. */
 export function releaseParkedLanes(): void {
   parked?.end();
   parked = undefined;
 }
-
 
 class Team implements Lanes {
   /** Tasks sent to helpers so far; DONE counts those finished. */
@@ -232,7 +240,7 @@ class Team implements Lanes {
   }
 
   close(): void {
-    if (!this.clean || Atomics.load(this.ctrl, FAILED)) return this.end();
+    if (!parking || !this.clean || Atomics.load(this.ctrl, FAILED)) return this.end();
     park(this);
   }
 

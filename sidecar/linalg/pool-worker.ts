@@ -8,7 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { resultBuffers, runOp, type Op, type OpResult } from './pool-ops';
-import { releaseParkedLanes, serveHelper, type HelperData } from './lanes';
+import { neverParkLanes, serveHelper, type HelperData } from './lanes';
 
 export interface Job { id: number; op: Op }
 export type Reply = { ready: true } | { id: number; result: OpResult } | { id: number; error: string };
@@ -23,6 +23,10 @@ setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 
 function serve({ port, signal }: Channel): never {
+  // A job's helper lanes end with it: parked in both workers between the jobs of a layer, they
+  // raised bench/scaling's peak at width 512 (4 and 16 layers) from 409 and 440 MiB above start
+  // to 458 and 546 (one run each).
+  neverParkLanes();
   port.postMessage({ ready: true } satisfies Reply);
   for (;;) {
     Atomics.wait(signal, 0, 0);
@@ -35,10 +39,6 @@ function serve({ port, signal }: Channel): never {
       } catch (e) {
         port.postMessage({ id: job.id, error: (e as Error).message } satisfies Reply);
       }
-      // A job's helper lanes end with it: parked in both workers between the jobs of a layer, they
-      // raised bench/scaling's peak at width 512 (4 and 16 layers) from 409 and 440 MiB above
-      // start to 458 and 546 (one run each).
-      releaseParkedLanes();
       collect();
     }
   }

@@ -2,7 +2,7 @@
 // results are bit-identical to one thread's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LANES_MIN_N, lanesFor, releaseParkedLanes } from '../../../sidecar/linalg/lanes';
+import { LANES_MIN_N, lanesFor, neverParkLanes, releaseParkedLanes } from '../../../sidecar/linalg/lanes';
 import { matrix } from '../../../sidecar/linalg/matrix';
 import { svdPortable } from '../../../sidecar/linalg/svd';
 
@@ -55,3 +55,13 @@ for (const [m, n, full, top] of [[700, 530, false, undefined], [530, 700, true, 
     assert.ok(same(svdPortable(a, false, false, undefined, 1).s, svdPortable(a, false, false, undefined, 2).s), 'values only');
   });
 }
+
+// Last: it changes this thread's parking for the tests after it.
+test('a thread that never parks ends a closed team at once (a pool worker)', () => {
+  neverParkLanes();
+  const a = lanesFor(LANES_MIN_N, 2);
+  a.close();
+  const b = lanesFor(LANES_MIN_N, 2);
+  assert.notEqual(b, a);
+  b.close();
+});
