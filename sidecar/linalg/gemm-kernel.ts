@@ -11,16 +11,21 @@ export interface GemmKernel {
 }
 
 let memory: WebAssembly.Memory | undefined;
-let panel: Panel | undefined;
+let kernel: GemmKernel | undefined;
 
-/** The kernel, with room for at least `doubles` doubles (the view is fresh: growing detaches the old one). */
+/** The kernel, with room for at least `doubles` doubles (a new view only after growing, which
+ *  detaches the old one). */
 export function gemmKernel(doubles: number): GemmKernel {
-  if (!memory || !panel) {
+  if (!memory || !kernel) {
     memory = new WebAssembly.Memory({ initial: 1 });
     const module = new WebAssembly.Module(Buffer.from(GEMM_KERNEL_WASM, 'base64'));
-    panel = new WebAssembly.Instance(module, { env: { memory } }).exports.panel as Panel;
+    const panel = new WebAssembly.Instance(module, { env: { memory } }).exports.panel as Panel;
+    kernel = { f64: new Float64Array(memory.buffer), panel };
   }
   const pages = Math.ceil((doubles * 8) / 65536);
-  if (memory.buffer.byteLength < pages * 65536) memory.grow(pages - memory.buffer.byteLength / 65536);
-  return { f64: new Float64Array(memory.buffer), panel };
+  if (memory.buffer.byteLength < pages * 65536) {
+    memory.grow(pages - memory.buffer.byteLength / 65536);
+    kernel = { f64: new Float64Array(memory.buffer), panel: kernel.panel };
+  }
+  return kernel;
 }
