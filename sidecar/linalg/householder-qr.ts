@@ -1,8 +1,8 @@
 // Blocked Householder QR of a tall matrix (LAPACK's geqrf, with larft/larfb's compact WY blocks):
 // A = Q R with Q = H₀ H₁ … H_{n−1}. The SVD reduces a matrix much taller than wide this way first,
 // as LAPACK's gesvd/gesdd do: the bidiagonalisation, whose half is matrix-vector work, then runs on
-// the n × n R instead of the m × n A, and the QR's trailing updates are matrix products (gemmStrided),
-// about twice as fast here as the reflector loops.
+// the n × n R instead of the m × n A, and the QR's trailing updates are matrix products
+// (compact-wy.ts, gemmStrided), much faster here than the reflector loops.
 // Layout as in bidiagonal.ts: the matrix is held column-major, as the rows of its transpose. The
 // reflectors stay where they were computed (R is copied out as each block is done), so Q costs no
 // memory beyond the matrix itself.
