@@ -1,0 +1,63 @@
+// The bidiagonalisation's arrays in one shared WebAssembly memory, and the matrix-vector kernels
+// (gemv-kernel.wat, compiled by scripts/build.mjs and embedded as base64 in GEMV_KERNEL_WASM) that
+// run on it. The memory is sized for one reduction and posted with it to the lanes, each of which
+// instantiates the kernels on it; nothing is copied in or out.
+declare const GEMV_KERNEL_WASM: string;
+
+/** Arrays carved from one shared memory, every one 64-byte aligned. */
+export interface KernelMemory {
+  memory: WebAssembly.Memory;
+  alloc(length: number): Float64Array;
+}
+
+/** WebAssembly's 32-bit memories end at 4 GiB. */
+const MAX_BYTES = 2 ** 32;
+
+/** A zeroed memory with room for arrays of the given lengths (doubles). */
+export function kernelMemory(lengths: number[]): KernelMemory {
+  const bytes = lengths.reduce((sum, length) => sum + aligned(length), 0);
+  if (bytes > MAX_BYTES) throw new Error(`svd: the reduction's ${(bytes / 2 ** 30).toFixed(1)} GiB exceed WebAssembly's 4 GiB`);
+  const pages = Math.max(1, Math.ceil(bytes / 65536));
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  let next = 0;
+  return {
+    memory,
+    alloc(length) {
+      const array = new Float64Array(memory.buffer, next, length);
+      next += aligned(length);
+      return array;
+    },
+  };
+}
+
+const aligned = (length: number): number => Math.ceil((8 * length) / 64) * 64;
+
+export interface GemvKernel {
+  /** out[o + c] = Σ_r A[a + c·ld + r] v[vi + r] for r < len, c < nc. */
+  dots(A: Float64Array, a: number, ld: number, len: number, nc: number, v: Float64Array, vi: number, out: Float64Array, o: number): void;
+  /** y[yi + r] += Σ_c u[ui + c] A[a + c·ld + r] for r < len, c < nc. */
+  matvec(A: Float64Array, a: number, ld: number, len: number, nc: number, u: Float64Array, ui: number, y: Float64Array, yi: number): void;
+}
+
+type Raw = (a: number, ld: number, len: number, nc: number, v: number, out: number) => void;
+
+let module: WebAssembly.Module | undefined;
+let last: { memory: WebAssembly.Memory; kernel: GemvKernel } | undefined;
+
+/** The kernels on `memory` (instantiated once per memory and thread; arrays passed must be views of it). */
+export function gemvKernel(memory: WebAssembly.Memory): GemvKernel {
+  if (last?.memory === memory) return last.kernel;
+  module ??= new WebAssembly.Module(Buffer.from(GEMV_KERNEL_WASM, 'base64'));
+  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as { dots: Raw; matvec: Raw };
+  const buffer = memory.buffer;
+  const at = (x: Float64Array, i: number): number => {
+    if (x.buffer !== buffer) throw new Error('svd: a matrix-vector operand is not in the reduction memory');
+    return x.byteOffset + 8 * i;
+  };
+  const kernel: GemvKernel = {
+    dots: (A, a, ld, len, nc, v, vi, out, o) => exports.dots(at(A, a), ld, len, nc, at(v, vi), at(out, o)),
+    matvec: (A, a, ld, len, nc, u, ui, y, yi) => exports.matvec(at(A, a), ld, len, nc, at(u, ui), at(y, yi)),
+  };
+  last = { memory, kernel };
+  return kernel;
+}

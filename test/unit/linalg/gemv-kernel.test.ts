@@ -1,0 +1,61 @@
+// The bidiagonalisation's matrix-vector kernels (sidecar/linalg/gemv-kernel.ts) against plain loops,
+// on blocks at odd offsets inside a shared kernel memory, with odd lengths and column counts that
+// leave the four-column groups a remainder; and a column's (or row's) result the same whichever
+// columns (rows) share its call, which is what lets the lanes split them.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { gemvKernel, kernelMemory } from '../../../sidecar/linalg/gemv-kernel';
+
+function filled(alloc: (length: number) => Float64Array, length: number, seed: number): Float64Array {
+  let s = seed;
+  const x = alloc(length);
+  for (let i = 0; i < length; i++) x[i] = (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
+  return x;
+}
+
+const LD = 41;
+const COLS = 11;
+
+function setup() {
+  const { memory, alloc } = kernelMemory([LD * COLS, LD, COLS + 3, LD + 3]);
+  return { kernel: gemvKernel(memory), A: filled(alloc, LD * COLS, 1), v: filled(alloc, LD, 2), out: alloc(COLS + 3), y: filled(alloc, LD + 3, 3) };
+}
+
+for (const [len, nc] of [[0, 3], [1, 1], [7, 4], [16, 9], [33, 11]] as const) {
+  test(`gemv dots over ${len} rows of ${nc} columns: Aᵀv to rounding, each column as if alone`, () => {
+    const { kernel, A, v, out } = setup();
+    const r0 = 3;
+    kernel.dots(A, r0, LD, len, nc, v, 1, out, 2);
+    for (let c = 0; c < nc; c++) {
+      let want = 0;
+      for (let r = 0; r < len; r++) want += A[r0 + c * LD + r] * v[1 + r];
+      assert.ok(Math.abs(out[2 + c] - want) <= 1e-14 * Math.max(1, len), `column ${c}: ${out[2 + c]} vs ${want}`);
+    }
+    assert.equal(out[2 + nc], 0, 'wrote past its columns');
+    const together = out.slice(2, 2 + nc);
+    for (let c = 0; c < nc; c++) {
+      kernel.dots(A, r0 + c * LD, LD, len, 1, v, 1, out, 0);
+      assert.equal(out[0], together[c], `column ${c} alone`);
+    }
+  });
+
+  test(`gemv matvec over ${len} rows of ${nc} columns: y += A u to rounding, each row as if alone`, () => {
+    const { kernel, A, v: u, y } = setup();
+    const y0 = Float64Array.from(y);
+    kernel.matvec(A, 2, LD, len, nc, u, 5, y, 1);
+    for (let r = 0; r < LD + 3; r++) {
+      let want = y0[r];
+      if (r >= 1 && r < 1 + len) for (let c = 0; c < nc; c++) want += u[5 + c] * A[2 + c * LD + r - 1];
+      assert.ok(Math.abs(y[r] - want) <= 1e-14 * Math.max(1, nc), `row ${r}: ${y[r]} vs ${want}`);
+    }
+    const together = Float64Array.from(y);
+    y.set(y0);
+    for (let r = 0; r < len; r++) kernel.matvec(A, 2 + r, LD, 1, nc, u, 5, y, 1 + r);
+    assert.deepEqual(y, together);
+  });
+}
+
+test('gemv refuses an operand outside its memory', () => {
+  const { kernel, A, out } = setup();
+  assert.throws(() => kernel.dots(A, 0, LD, 4, 1, new Float64Array(4), 0, out, 0), /not in the reduction memory/);
+});
