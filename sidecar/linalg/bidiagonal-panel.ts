@@ -4,8 +4,11 @@
 // (V, U: the panel's left and right reflectors). Each step then passes over the trailing matrix
 // twice (Aᵀv and A u) where the unblocked step passes four times, and the update the panel stands
 // for becomes one matrix product (gemmStrided) at its end: half the reduction's flops as products.
-// Layout as in bidiagonal.ts: A column-major (x, as rows of Aᵀ), right reflectors in rows of w.
+// Layout as in bidiagonal.ts: A column-major (x, as rows of Aᵀ), right reflectors in rows of w. The
+// passes over the trailing matrix and the dot products for the corrections run as WebAssembly SIMD
+// kernels (gemv-kernel.ts) on the reduction's memory.
 import { gemmStrided } from './matrix';
+import { gemvKernel } from './gemv-kernel';
 import { reflector } from './reflector';
 import { stripe, type StepSync } from './stripe';
 import type { BidiagonalWork } from './bidiagonal';
@@ -17,8 +20,12 @@ export const PANEL = 32;
  *  computes serially for the lanes, and the product's operands [−Y −U] (n × 2·PANEL) and [V X] (m × 2·PANEL). */
 export interface PanelWork { py: Float64Array; px: Float64Array; coef: Float64Array; left: Float64Array; right: Float64Array }
 
+/** The lengths of PanelWork's arrays, in its order. */
+export const panelLengths = (m: number, n: number): number[] => [PANEL * n, PANEL * m, 4 * PANEL, 2 * PANEL * n, 2 * PANEL * m];
+
 export function panelWork(m: number, n: number, alloc: (length: number) => Float64Array): PanelWork {
-  return { py: alloc(PANEL * n), px: alloc(PANEL * m), coef: alloc(4 * PANEL), left: alloc(2 * PANEL * n), right: alloc(2 * PANEL * m) };
+  const [py, px, coef, left, right] = panelLengths(m, n).map(alloc);
+  return { py, px, coef, left, right };
 }
 
 /**
@@ -30,6 +37,7 @@ export function panelWork(m: number, n: number, alloc: (length: number) => Float
 export function reducePanel(work: BidiagonalWork, panel: PanelWork, p: number, sync?: StepSync): void {
   const { m, n, x: A, d, e, tauQ, tauP, w } = work;
   const { py, px, coef } = panel;
+  const gemv = gemvKernel(work.memory);
   const lane = sync?.lane ?? 0;
   const lanes = sync?.lanes ?? 1;
   const P = PANEL;
@@ -44,23 +52,13 @@ export function reducePanel(work: BidiagonalWork, panel: PanelWork, p: number, s
       tauQ[k] = tau;
       A[ck + k] = 1;
       // Vᵀv and Xᵀv over rows k.., for the columns' corrections.
-      for (let l = 0; l < s; l++) {
-        const vl = (p + l) * m;
-        const xl = l * m;
-        let a = 0;
-        let b = 0;
-        for (let r = k; r < m; r++) {
-          a += A[vl + r] * A[ck + r];
-          b += px[xl + r] * A[ck + r];
-        }
-        coef[l] = a;
-        coef[P + l] = b;
-      }
+      gemv.dots(A, p * m + k, m, m - k, s, A, ck + k, coef, 0);
+      gemv.dots(px, k, m, m - k, s, A, ck + k, coef, P);
     }
     sync?.phase();
     // Y(c, s) = τ_q (A(k:, c)ᵀ v − Y(c, ·) Vᵀv − U(·, c)ᵀ Xᵀv) for this lane's columns c > k.
     const [c0, c1] = stripe(k + 1, n, lane, lanes);
-    columnDots(A, m, k, ck, c0, c1, py, s * n);
+    gemv.dots(A, c0 * m + k, m, m - k, c1 - c0, A, ck + k, py, s * n + c0);
     for (let l = 0; l < s; l++) {
       const a = coef[l];
       const b = coef[P + l];
@@ -86,23 +84,15 @@ export function reducePanel(work: BidiagonalWork, panel: PanelWork, p: number, s
       tauP[k] = r.tau;
       row[k + 1] = 1;
       // Yᵀu and Uᵀu over columns k+1.., for the rows' corrections.
-      for (let l = 0; l <= s; l++) {
-        let a = 0;
-        for (let c = k + 1, yl = l * n; c < n; c++) a += py[yl + c] * row[c];
-        coef[2 * P + l] = a;
-      }
-      for (let l = 0; l < s; l++) {
-        let b = 0;
-        for (let c = k + 1, ul = (p + l) * n; c < n; c++) b += w[ul + c] * row[c];
-        coef[3 * P + l] = b;
-      }
+      gemv.dots(py, k + 1, n, n - k - 1, s + 1, w, k * n + k + 1, coef, 2 * P);
+      gemv.dots(w, p * n + k + 1, n, n - k - 1, s, w, k * n + k + 1, coef, 3 * P);
     }
     sync?.phase();
     // X(r, s) = τ_p (A(r, k+1:) u − V(r, ·) Yᵀu − X(r, ·) Uᵀu) for this lane's rows r > k.
     const [r0, r1] = stripe(k + 1, m, lane, lanes);
     const xs = s * m;
     px.fill(0, xs + r0, xs + r1);
-    matVec(A, m, k + 1, n, row, px, xs, r0, r1);
+    gemv.matvec(A, (k + 1) * m + r0, m, r1 - r0, n - k - 1, w, k * n + k + 1, px, xs + r0);
     for (let l = 0; l <= s; l++) {
       const a = coef[2 * P + l];
       for (let r = r0, vl = (p + l) * m; r < r1; r++) px[xs + r] -= A[vl + r] * a;
@@ -152,43 +142,4 @@ function trailingUpdate(work: BidiagonalWork, panel: PanelWork, p: number, sync?
   }
   gemmStrided({ data: left, at: c0 * ld, ld }, { data: right, at: q * ld, ld }, c1 - c0, ld, m - q, { data: A, at: c0 * m + q, ld: m });
   sync?.join();
-}
-
-/** out[at + c] = A(k:, c)ᵀ A(k:, k) (column k at offset ck) for columns c0..c1−1, four at a time. */
-function columnDots(A: Float64Array, m: number, k: number, ck: number, c0: number, c1: number, out: Float64Array, at: number): void {
-  let c = c0;
-  for (; c + 3 < c1; c += 4) {
-    const o0 = c * m, o1 = o0 + m, o2 = o1 + m, o3 = o2 + m;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (let r = k; r < m; r++) {
-      const v = A[ck + r];
-      s0 += A[o0 + r] * v;
-      s1 += A[o1 + r] * v;
-      s2 += A[o2 + r] * v;
-      s3 += A[o3 + r] * v;
-    }
-    out[at + c] = s0;
-    out[at + c + 1] = s1;
-    out[at + c + 2] = s2;
-    out[at + c + 3] = s3;
-  }
-  for (; c < c1; c++) {
-    let s0 = 0;
-    for (let r = k, o = c * m; r < m; r++) s0 += A[o + r] * A[ck + r];
-    out[at + c] = s0;
-  }
-}
-
-/** y[at + r] += Σ_c u[c] A(r, c) over columns c0..c1−1, for rows r0..r1−1 (columns four at a time). */
-export function matVec(A: Float64Array, m: number, c0: number, c1: number, u: Float64Array, y: Float64Array, at: number, r0: number, r1: number): void {
-  let c = c0;
-  for (; c + 3 < c1; c += 4) {
-    const u0 = u[c], u1 = u[c + 1], u2 = u[c + 2], u3 = u[c + 3];
-    const o0 = c * m, o1 = o0 + m, o2 = o1 + m, o3 = o2 + m;
-    for (let r = r0; r < r1; r++) y[at + r] += u0 * A[o0 + r] + u1 * A[o1 + r] + u2 * A[o2 + r] + u3 * A[o3 + r];
-  }
-  for (; c < c1; c++) {
-    const u0 = u[c];
-    for (let r = r0, o = c * m; r < r1; r++) y[at + r] += u0 * A[o + r];
-  }
 }

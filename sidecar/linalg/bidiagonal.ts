@@ -2,9 +2,11 @@
 // gebrd: blocked panels, bidiagonal-panel.ts, then the last columns unblocked). The matrix is held
 // column-major (as rows of Aᵀ) so that both the left reflectors (on columns) and the right ones (on
 // rows, applied as y = A w, A -= τ y wᵀ) run over contiguous memory; an unblocked step is dot
-// products and axpys.
+// products and axpys. Its arrays live in one shared WebAssembly memory (gemv-kernel.ts), where the
+// matrix-vector passes run as SIMD kernels and every lane sees them.
 import { reflectorBlock, type ReflectorBlock } from './compact-wy';
-import { matVec, PANEL, panelWork, reducePanel, type PanelWork } from './bidiagonal-panel';
+import { PANEL, panelLengths, panelWork, reducePanel, type PanelWork } from './bidiagonal-panel';
+import { gemvKernel, kernelMemory } from './gemv-kernel';
 import { reflectRows, reflector } from './reflector';
 import { stripe, type StepSync } from './stripe';
 
@@ -21,21 +23,24 @@ export interface Bidiagonal {
   tauP: Float64Array;
 }
 
-/** The reduction's arrays, shared by the lanes when there are several. */
-export interface BidiagonalWork extends Bidiagonal { y: Float64Array; panel?: PanelWork }
+/** The reduction's arrays, all in `memory` (shared by the lanes when there are several). */
+export interface BidiagonalWork extends Bidiagonal { memory: WebAssembly.Memory; y: Float64Array; panel?: PanelWork }
 
 /** Columns reduced one at a time at the end, where panels no longer pay (LAPACK's crossover, nx). */
 const UNBLOCKED = 128;
 
-/** The arrays for reducing the m × n matrix held in `xt`, from `alloc` (shared ones for lanes). */
-export function bidiagonalWork(xt: Float64Array, m: number, n: number, alloc: (length: number) => Float64Array = (length) => new Float64Array(length)): BidiagonalWork {
-  const panel = n > UNBLOCKED ? panelWork(m, n, alloc) : undefined;
-  return { m, n, x: xt, d: alloc(n), e: alloc(n), tauQ: alloc(n), tauP: alloc(n), w: alloc(n * n), y: alloc(m), panel };
+/** The arrays for reducing an m × n matrix, zeroed: the caller puts the matrix in x (column-major). */
+export function bidiagonalWork(m: number, n: number): BidiagonalWork {
+  const blocked = n > UNBLOCKED;
+  const { memory, alloc } = kernelMemory([m * n, n, n, n, n, n * n, m, ...(blocked ? panelLengths(m, n) : [])]);
+  const [x, d, e, tauQ, tauP, w, y] = [m * n, n, n, n, n, n * n, m].map(alloc);
+  return { m, n, memory, x, d, e, tauQ, tauP, w, y, panel: blocked ? panelWork(m, n, alloc) : undefined };
 }
 
-/** Reduces the tall matrix whose columns are the rows of `xt` (n rows of length m, taken over). */
+/** Reduces the tall matrix whose columns are the rows of `xt` (n rows of length m; copied). */
 export function bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagonal {
-  const work = bidiagonalWork(xt, m, n);
+  const work = bidiagonalWork(m, n);
+  work.x.set(xt);
   reduce(work);
   return work;
 }
@@ -48,7 +53,7 @@ export function bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagona
  * depend on the stripes, so any number of lanes gives the same numbers.
  */
 export function reduce(work: BidiagonalWork, sync?: StepSync): void {
-  const { m, n, x: X, d, e, tauQ, tauP, w, y, panel } = work;
+  const { m, n, x: X, d, e, tauQ, tauP, w, panel } = work;
   const lane = sync?.lane ?? 0;
   const lanes = sync?.lanes ?? 1;
   let k = 0;
@@ -77,15 +82,17 @@ export function reduce(work: BidiagonalWork, sync?: StepSync): void {
     }
     sync?.phase();
     const [i0, i1] = stripe(k + 1, m, lane, lanes);
-    if (tauP[k] !== 0 && i1 > i0) rightUpdate(X, m, n, k, row, tauP[k], y, i0, i1);
+    if (tauP[k] !== 0 && i1 > i0) rightUpdate(work, k, i0, i1);
     sync?.join();
   }
 }
 
-/** y = A[i0:i1, k+1:] w, then A[i0:i1, j] −= τ w_j y. */
-function rightUpdate(X: Float64Array, m: number, n: number, k: number, row: Float64Array, tau: number, y: Float64Array, i0: number, i1: number): void {
+/** y = A[i0:i1, k+1:] w_k, then A[i0:i1, j] −= τ w_kj y. */
+function rightUpdate({ m, n, x: X, w, tauP, y, memory }: BidiagonalWork, k: number, i0: number, i1: number): void {
+  const row = w.subarray(k * n, k * n + n);
+  const tau = tauP[k];
   y.fill(0, i0, i1);
-  matVec(X, m, k + 1, n, row, y, 0, i0, i1);
+  gemvKernel(memory).matvec(X, (k + 1) * m + i0, m, i1 - i0, n - k - 1, w, k * n + k + 1, y, i0);
   for (let j = k + 1; j < n; j++) {
     const wj = row[j] * tau;
     if (wj === 0) continue;

@@ -26,17 +26,18 @@ export interface HouseholderQr {
 export type TrailingUpdate = (block: ReflectorBlock, j0: number, j1: number) => void;
 
 /** Factors the tall matrix whose columns are the rows of `xt` (n rows of length m, overwritten:
- *  it keeps the reflectors); R goes in an array from `alloc` (an SVD's lanes share it, lanes.ts). */
+ *  it keeps the reflectors); R goes in `rt`, zero below its diagonal (the SVD passes the
+ *  bidiagonalisation's matrix, bidiagonal.ts). */
 export function householderQr(
   xt: Float64Array,
   m: number,
   n: number,
-  alloc: (length: number) => Float64Array = (length) => new Float64Array(length),
+  rt: Float64Array = new Float64Array(n * n),
   trailing: TrailingUpdate = (block, j0, j1) => updateColumns(block, m, xt, j0, j1),
 ): HouseholderQr {
   if (m < n) throw new Error(`householderQr: ${m} × ${n} is not tall`);
+  if (rt.length !== n * n) throw new Error(`householderQr: R's array holds ${rt.length}, not ${n} × ${n}`);
   const blocks: ReflectorBlock[] = [];
-  const rt = alloc(n * n);
   const tau = new Float64Array(NB);
   for (let k0 = 0; k0 < n; k0 += NB) {
     const nb = Math.min(NB, n - k0);

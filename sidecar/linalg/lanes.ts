@@ -13,7 +13,7 @@
 // without an event loop (a pool worker) can use them. A thread's helpers stay parked between its
 // SVDs for PARK_MS, so that back-to-back SVDs neither start threads nor run uncompiled code.
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { bidiagonalize, bidiagonalWork, reduce, type Bidiagonal, type BidiagonalWork } from './bidiagonal';
+import { reduce, type Bidiagonal, type BidiagonalWork } from './bidiagonal';
 import { stripe, type StepSync } from './stripe';
 import { householderQr, updateColumns, type HouseholderQr } from './householder-qr';
 import { applyBlocks, type ReflectJob, type ReflectorBlock } from './compact-wy';
@@ -59,10 +59,10 @@ export interface Lanes extends MergeLanes {
   products(jobs: Product[]): void;
   /** Reflector blocks on the rows of bases (compact-wy.ts applyBlocks), the rows split over the lanes. */
   reflect(jobs: ReflectJob[]): void;
-  /** bidiagonal.ts bidiagonalize, its steps' updates split over the lanes. */
-  bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagonal;
+  /** bidiagonal.ts reduce on a bidiagonalWork, its steps' updates split over the lanes. */
+  bidiagonalize(work: BidiagonalWork): Bidiagonal;
   /** householder-qr.ts householderQr on a tall xt from array(), each block's trailing update split over the lanes. */
-  householderQr(xt: Float64Array, m: number, n: number): HouseholderQr;
+  householderQr(xt: Float64Array, m: number, n: number, rt: Float64Array): HouseholderQr;
   /** Done with the lanes: helpers are parked for the next SVD (PARK_MS), or end after a failure
    *  or where the thread does not park (neverParkLanes). */
   close(): void;
@@ -73,8 +73,11 @@ export const solo: Lanes = {
   count: 1,
   array: (length) => new Float64Array(length),
   reflect: (jobs) => jobs.forEach(applyBlocks),
-  bidiagonalize: (xt, m, n) => bidiagonalize(xt, m, n),
-  householderQr: (xt, m, n) => householderQr(xt, m, n),
+  bidiagonalize(work) {
+    reduce(work);
+    return work;
+  },
+  householderQr: (xt, m, n, rt) => householderQr(xt, m, n, rt),
   products: runProducts,
   close() {},
 };
@@ -190,8 +193,8 @@ class Team implements Lanes {
     }));
   }
 
-  bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagonal {
-    const work = bidiagonalWork(xt, m, n, (length) => this.array(length));
+  bidiagonalize(work: BidiagonalWork): Bidiagonal {
+    // The work's arrays are views of its shared memory, posted with it.
     const sync = new Int32Array(new SharedArrayBuffer(4 * SYNC_WORDS));
     this.ports.forEach((_, h) => this.send(h, { kind: 'bidiagonal', work, sync, lane: h + 1, lanes: this.count }));
     try {
@@ -212,9 +215,9 @@ class Team implements Lanes {
     return work;
   }
 
-  householderQr(xt: Float64Array, m: number, n: number): HouseholderQr {
+  householderQr(xt: Float64Array, m: number, n: number, rt: Float64Array): HouseholderQr {
     // The reflectors stay in xt (from array()); each block's T is copied with the message.
-    return householderQr(xt, m, n, (length) => this.array(length), (block, j0, j1) => {
+    return householderQr(xt, m, n, rt, (block, j0, j1) => {
       this.split((lane) => {
         const [a, b] = stripe(j0, j1, lane, this.count);
         return { kind: 'qrUpdate', block, m, xt, j0: a, j1: b };

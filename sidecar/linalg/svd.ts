@@ -11,7 +11,7 @@
 // Householder QR (householder-qr.ts), as LAPACK's gesvd does past the same crossover: the
 // bidiagonalisation then works on R, and Q maps R's left vectors back.
 import { identity, leadingColumns, matmul, matrix, transposeData, type Matrix } from './matrix';
-import { pBlocks, qBlocks, type Bidiagonal } from './bidiagonal';
+import { bidiagonalWork, pBlocks, qBlocks, type Bidiagonal } from './bidiagonal';
 import { lanesFor, type Lanes } from './lanes';
 import { bidiagonalQr } from './bidiagonal-qr';
 import { bidiagonalDc } from './bidiagonal-dc';
@@ -37,11 +37,14 @@ export function svdPortable(a: Matrix, vectors: boolean, full: boolean, top?: nu
   if (n === 0) return emptySvd(rows, cols, vectors, full);
   const lanes = lanesFor(n, threads);
   try {
-    const xt = lanes.array(m * n);
+    // The bidiagonalisation's matrix is A, or the QR's R, put straight into its work arrays.
+    const qrFirst = m >= QR_FIRST * n;
+    const work = bidiagonalWork(qrFirst ? n : m, n);
+    const xt = qrFirst ? lanes.array(m * n) : work.x;
     if (tall) transposeData(a.data, rows, cols, xt);
     else xt.set(a.data);
-    const qr = m >= QR_FIRST * n ? lanes.householderQr(xt, m, n) : undefined;
-    const bd = qr ? lanes.bidiagonalize(qr.rt, n, n) : lanes.bidiagonalize(xt, m, n);
+    const qr = qrFirst ? lanes.householderQr(xt, m, n, work.x) : undefined;
+    const bd = lanes.bidiagonalize(work);
     if (!vectors) {
       const d = Float64Array.from(bd.d);
       bidiagonalQr(d, Float64Array.from(bd.e));
