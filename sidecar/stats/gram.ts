@@ -1,25 +1,47 @@
-// Gram matrix G = Σ_t x_t x_tᵀ of a projection's inputs (METHODS.md SVD-LLM step 1). Each batch is
-// float32 matMuls on the tensor backend in chunks of rows; the chunks' products are summed on the
-// host in float64 (the default, as SVD-LLM asks), or on the device in float32 (no per-batch
-// read-back, for GPU backends and quick statistics). Each chunk is one whole product: multiplying
-// only the 128-column blocks on and above the diagonal did 59% of the arithmetic at width 688 but
-// took 1.1–2.0× as long on tfjs-wasm, on one thread or two (many small products, each with
-// its slices; measured on 8 chunks of 2048 rows at widths 256 and 688).
+// Gram matrix G = Σ_t x_t x_tᵀ of a projection's inputs (METHODS.md SVD-LLM step 1), in float64 (the
+// default, as SVD-LLM asks) or float32. A float64 Gram's products run on the host by default
+// (linalg/gram-kernel.ts: WebAssembly SIMD, the upper triangle only, float32 sums over slabs of 128
+// rows added in float64): on tfjs-wasm that took a quarter to a third of the thread time of tfjs's
+// products (bench/gram.ts). On tfjs-node (TensorFlow's kernels, maybe a GPU) they run on the backend:
+// float32 matMuls over chunks of rows, whose products are summed on the host in float64. A float32
+// Gram stays on the backend (no per-batch read-back, for GPU backends and quick statistics).
+// A backend chunk is one whole product: multiplying only the 128-column blocks on and above the
+// diagonal did 59% of the arithmetic at width 688 but took 1.1–2.0× as long on tfjs-wasm, on one
+// thread or two (many small products, each with its slices; measured on 8 chunks of 2048 rows at
+// widths 256 and 688).
 import * as tf from '@tensorflow/tfjs-core';
+import { addGram } from '../linalg/gram-kernel';
 
 export type Accumulation = 'float64' | 'float32';
 
-/** Rows per float32 matMul: bounds the float32 summation length inside one product. */
+/** Where a float64 Gram's products run (a float32 one's always run on the backend). */
+export type GramProducts = 'host' | 'backend';
+
+/** The host kernel, except on tfjs-node, whose products are TensorFlow's (and may be a GPU's). */
+export const defaultGramProducts = (): GramProducts => (tf.getBackend() === 'tensorflow' ? 'backend' : 'host');
+
+/** Rows per backend float32 matMul: bounds the float32 summation length inside one product. */
 export const GRAM_CHUNK_ROWS = 2048;
+
+export interface GramOptions {
+  accumulate?: Accumulation;
+  products?: GramProducts;
+  /** Rows per backend product (GRAM_CHUNK_ROWS). */
+  chunkRows?: number;
+}
 
 export class GramCollector {
   private readonly sum64?: Float64Array;
   private sum32?: tf.Tensor2D;
   private count = 0;
   private read = false;
+  private readonly host: boolean;
+  private readonly chunkRows: number;
 
-  constructor(readonly dim: number, readonly accumulate: Accumulation = 'float64', private readonly chunkRows = GRAM_CHUNK_ROWS) {
-    if (accumulate === 'float64') this.sum64 = new Float64Array(dim * dim);
+  constructor(readonly dim: number, o: GramOptions = {}) {
+    if ((o.accumulate ?? 'float64') === 'float64') this.sum64 = new Float64Array(dim * dim);
+    this.host = this.sum64 !== undefined && (o.products ?? defaultGramProducts()) === 'host';
+    this.chunkRows = o.chunkRows ?? GRAM_CHUNK_ROWS;
   }
 
   /** Tokens added so far. */
@@ -32,6 +54,12 @@ export class GramCollector {
     const [n, d] = x.shape;
     if (d !== this.dim) throw new Error(`Gram collector of dimension ${this.dim} given inputs of ${d}`);
     if (this.read) throw new Error('Gram collector: inputs added after its result was read');
+    this.count += n;
+    if (this.host) {
+      const v = x.dataSync();
+      if (!(v instanceof Float32Array)) throw new Error(`Gram collector given ${x.dtype} inputs, not float32`);
+      return addGram(v, n, d, this.sum64!);
+    }
     for (let r = 0; r < n; r += this.chunkRows) {
       const rows = Math.min(this.chunkRows, n - r);
       // Explicit transpose: a transposed operand in tfjs-wasm's matMul is slow (see model/linear.ts).
@@ -53,7 +81,6 @@ export class GramCollector {
         this.sum32 = tf.keep(g);
       }
     }
-    this.count += n;
   }
 
   /** G as a row-major dim × dim float64 array. With float64 accumulation it is the collector's own

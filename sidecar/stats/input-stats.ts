@@ -26,7 +26,7 @@ export class InputStats {
     const acc = this.o.gram ?? 'float64';
     if (acc) {
       let g = this.grams.get(site);
-      if (!g) this.grams.set(site, (g = new GramCollector(dim, acc)));
+      if (!g) this.grams.set(site, (g = new GramCollector(dim, { accumulate: acc })));
       g.add(x);
     }
     if (this.o.meanAbs) {

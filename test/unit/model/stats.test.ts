@@ -57,48 +57,56 @@ for (const family of ['llama', 'gpt2'] as const) {
   });
 }
 
-test('GramCollector: float64 accumulation across row chunks beats float32 summation', () => {
-  // 50k rows of a constant 1 + tiny signal: G[0][0] = Σ (1 + 1e-4 i mod 7)² needs more than float32's 24 bits.
-  const n = 50000;
-  const data = Float32Array.from({ length: n }, (_, i) => 1 + 1e-4 * (i % 7));
-  let exact = 0;
-  for (const v of data) exact += v * v;
-  const x = tf.tensor2d(data, [n, 1]);
-  const g = new GramCollector(1, 'float64', 40);
-  const g32 = new GramCollector(1, 'float32', 40);
-  g.add(x);
-  g32.add(x);
-  x.dispose();
-  const err = (c: GramCollector) => Math.abs(c.result()[0] / exact - 1);
-  // 1250 chunks of 40 rows: the float32 running sum loses bits at every add (measured 4.5e-6), the
-  // float64 one does not (6e-8); require 1e-6 and a 4× margin.
-  assert.ok(err(g) < 1e-6 && err(g) * 4 < err(g32), `float64 ${err(g)}, float32 ${err(g32)}`);
-  g32.dispose();
-  assert.throws(() => g.add(tf.zeros([2, 3]) as tf.Tensor2D), /dimension 1/);
-  // result() hands over the sum itself: nothing may be added after it.
-  assert.throws(() => g.add(tf.zeros([2, 1]) as tf.Tensor2D), /after its result was read/);
-});
+for (const products of ['backend', 'host'] as const) {
+  test(`GramCollector (${products} products): float64 accumulation beats float32 summation`, () => {
+    // 50k rows of a constant 1 + tiny signal: G[0][0] = Σ (1 + 1e-4 i mod 7)² needs more than float32's 24 bits.
+    const n = 50000;
+    const data = Float32Array.from({ length: n }, (_, i) => 1 + 1e-4 * (i % 7));
+    let exact = 0;
+    for (const v of data) exact += v * v;
+    const x = tf.tensor2d(data, [n, 1]);
+    const g = new GramCollector(1, { products, chunkRows: 40 });
+    const g32 = new GramCollector(1, { accumulate: 'float32', chunkRows: 40 });
+    g.add(x);
+    g32.add(x);
+    x.dispose();
+    const err = (c: GramCollector) => Math.abs(c.result()[0] / exact - 1);
+    // 1250 chunks of 40 rows (or 391 host slabs of 128): the float32 running sum loses bits at every
+    // add (measured 4.5e-6), the float64 one does not (6e-8); require 1e-6 and a 4× margin.
+    assert.ok(err(g) < 1e-6 && err(g) * 4 < err(g32), `float64 ${err(g)}, float32 ${err(g32)}`);
+    g32.dispose();
+    assert.throws(() => g.add(tf.zeros([2, 3]) as tf.Tensor2D), /dimension 1/);
+    // result() hands over the sum itself: nothing may be added after it.
+    assert.throws(() => g.add(tf.zeros([2, 1]) as tf.Tensor2D), /after its result was read/);
+  });
 
-test('GramCollector: the float64 Gram is the whole XᵀX, exactly symmetric', () => {
-  // 70 rows in chunks of 32 and a rest.
-  const rows = 70;
-  const d = 300;
-  const data = Float32Array.from({ length: rows * d }, (_, i) => Math.sin(i * 0.37) + ((i % d) === 5 ? 3 : 0));
-  const x = tf.tensor2d(data, [rows, d]);
-  const g = new GramCollector(d, 'float64', 32);
-  g.add(x);
-  x.dispose();
-  const got = g.result();
-  let worst = 0;
-  for (let i = 0; i < d; i++) {
-    for (let j = 0; j < d; j++) {
-      let exact = 0;
-      for (let t = 0; t < rows; t++) exact += data[t * d + i] * data[t * d + j];
-      worst = Math.max(worst, Math.abs(got[i * d + j] - exact));
-      assert.equal(got[i * d + j], got[j * d + i], `G[${i}][${j}] = G[${j}][${i}]`);
+  test(`GramCollector (${products} products): the float64 Gram is the whole XᵀX, exactly symmetric`, () => {
+    // 300 rows in backend chunks of 32 and a rest, or host slabs of 128 and a rest; a width that is
+    // not a multiple of the host kernel's 8-column blocks.
+    const rows = 300;
+    const d = 301;
+    const data = Float32Array.from({ length: rows * d }, (_, i) => Math.sin(i * 0.37) + ((i % d) === 5 ? 3 : 0));
+    const x = tf.tensor2d(data, [rows, d]);
+    const g = new GramCollector(d, { products, chunkRows: 32 });
+    const head = tf.slice(x, [0, 0], [7, d]);
+    g.add(x);
+    g.add(head);
+    tf.dispose([x, head]);
+    const got = g.result();
+    let worst = 0;
+    let scale = 0;
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j < d; j++) {
+        let exact = 0;
+        for (let t = 0; t < rows; t++) exact += data[t * d + i] * data[t * d + j];
+        for (let t = 0; t < 7; t++) exact += data[t * d + i] * data[t * d + j];
+        worst = Math.max(worst, Math.abs(got[i * d + j] - exact));
+        scale = Math.max(scale, Math.abs(exact));
+        assert.equal(got[i * d + j], got[j * d + i], `G[${i}][${j}] = G[${j}][${i}]`);
+      }
     }
-  }
-  // Float32 products of O(1) inputs over 32-row chunks: 1e-5 of G's scale (entries up to ~600).
-  assert.ok(worst < 1e-5 * 600, `largest error ${worst}`);
-  assert.equal(g.tokens, rows);
-});
+    // Float32 products of O(1) inputs summed over at most 128 rows: 1e-5 of G's largest entry.
+    assert.ok(worst < 1e-5 * scale, `largest error ${worst} of ${scale}`);
+    assert.equal(g.tokens, rows + 7);
+  });
+}

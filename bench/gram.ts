@@ -1,0 +1,60 @@
+// A calibration batch's float64 Gram (sidecar/stats/gram.ts) with its products on the tensor
+// backend (tfjs's float32 matMul in chunks of 2048 rows, on all its threads) and on the host kernel
+// (sidecar/linalg/gram-kernel.ts, one thread), at the reference model's input widths, with each
+// one's largest error against a float64 sum. Time per batch, fastest of the repeats.
+//   node out/bench/gram.js [--rows 2048] [--repeat 20]
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../sidecar/tensor/backend';
+import { GramCollector, type GramProducts } from '../sidecar/stats/gram';
+
+const flag = (name: string, d: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : d;
+};
+
+function gaussianRows(rows: number, dim: number, seed: number): Float32Array {
+  let s = seed;
+  const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  return Float32Array.from({ length: rows * dim }, () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next()));
+}
+
+async function main() {
+  const backend = await initBackend('auto');
+  const rows = flag('rows', 2048);
+  const repeat = flag('repeat', 20);
+  console.log(`backend ${backend.name}${backend.threads ? `, ${backend.threads} threads` : ''}; ${rows} rows a batch, fastest of ${repeat}`);
+  console.log('width | backend ms | host ms | backend / host | largest error / largest entry: backend, host');
+  for (const dim of [256, 688]) {
+    const data = gaussianRows(rows, dim, dim);
+    const x = tf.tensor2d(data, [rows, dim]);
+    const exact = new Float64Array(dim * dim);
+    for (let t = 0; t < rows; t++) {
+      for (let i = 0; i < dim; i++) {
+        const xi = data[t * dim + i];
+        for (let j = i; j < dim; j++) exact[i * dim + j] += xi * data[t * dim + j];
+      }
+    }
+    const scale = exact.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const run = (products: GramProducts) => {
+      let best = Infinity;
+      for (let r = 0; r < repeat; r++) {
+        const g = new GramCollector(dim, { products });
+        const t0 = performance.now();
+        g.add(x);
+        best = Math.min(best, performance.now() - t0);
+        if (r === repeat - 1) {
+          const got = g.result();
+          let err = 0;
+          for (let i = 0; i < dim; i++) for (let j = i; j < dim; j++) err = Math.max(err, Math.abs(got[i * dim + j] - exact[i * dim + j]));
+          return { ms: best, err: err / scale };
+        }
+      }
+      throw new Error('unreachable');
+    };
+    const b = run('backend');
+    const h = run('host');
+    console.log(`${dim} | ${b.ms.toFixed(2)} | ${h.ms.toFixed(2)} | ${(b.ms / h.ms).toFixed(2)} | ${b.err.toExponential(1)}, ${h.err.toExponential(1)}`);
+    x.dispose();
+  }
+}
+void main();
