@@ -1,5 +1,6 @@
 // Every case of the portable triangular solve (side × lower/upper × transpose) by its residual, on
-// sizes that leave remainders after the four-row unrolling.
+// sizes that leave remainders after the four-row unrolling, within one block of the right solve and
+// across several.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { portableLinalg } from '../../../sidecar/linalg';
@@ -23,9 +24,8 @@ function triangular(n: number, lower: boolean, rand: () => number): Matrix {
 for (const side of ['left', 'right'] as const) {
   for (const lower of [true, false]) {
     for (const transpose of [false, true]) {
-      test(`solveTriangular ${side}, ${lower ? 'lower' : 'upper'}${transpose ? ', transposed' : ''}: residual at rounding level`, async () => {
+      for (const n of [13, 77]) test(`solveTriangular ${n}×${n} ${side}, ${lower ? 'lower' : 'upper'}${transpose ? ', transposed' : ''}: residual at rounding level`, async () => {
         const rand = prng(7);
-        const n = 13;
         const t = triangular(n, lower, rand);
         for (const k of [1, 6, 7]) {
           const b = side === 'left' ? random(n, k, rand) : random(k, n, rand);
