@@ -9,7 +9,8 @@
 //   rows, and so for the tall matrix's Q and for the products of divide and conquer's large merges
 //   (bidiagonal-dc.ts).
 // The caller is lane 0; helper lanes are worker threads (the pool's worker program in helper mode)
-// that share the arrays through SharedArrayBuffers and are driven through Atomics, so a caller
+// that share the arrays through SharedArrayBuffers (the bidiagonalisation's through its shared
+// WebAssembly memory, gemv-kernel.ts) and are driven through Atomics, so a caller
 // without an event loop (a pool worker) can use them. A thread's helpers stay parked between its
 // SVDs for PARK_MS, so that back-to-back SVDs neither start threads nor run uncompiled code.
 import { MessageChannel, Worker, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
