@@ -59,3 +59,7 @@ test('gemv refuses an operand outside its memory', () => {
   const { kernel, A, out } = setup();
   assert.throws(() => kernel.dots(A, 0, LD, 4, 1, new Float64Array(4), 0, out, 0), /not in the reduction memory/);
 });
+
+test('kernelMemory refuses more than WebAssembly\'s 4 GiB, before allocating', () => {
+  assert.throws(() => kernelMemory([2 ** 28, 2 ** 28 + 8]), /exceed WebAssembly's 4 GiB/);
+});
