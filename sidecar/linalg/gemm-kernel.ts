@@ -1,5 +1,7 @@
 // Loads the product kernel (gemm-kernel.wat, compiled to WebAssembly by scripts/build.mjs and embedded
 // as base64 in GEMM_KERNEL_WASM) once per thread, with a memory that grows to the largest panels asked for.
+import { growingKernel } from './wasm-kernel';
+
 declare const GEMM_KERNEL_WASM: string;
 
 type Panel = (ap: number, bp: number, cp: number, m4: number, n4: number, kl: number) => void;
@@ -10,22 +12,13 @@ export interface GemmKernel {
   panel: Panel;
 }
 
-let memory: WebAssembly.Memory | undefined;
+const load = growingKernel<{ panel: Panel }>(GEMM_KERNEL_WASM);
 let kernel: GemmKernel | undefined;
 
 /** The kernel, with room for at least `doubles` doubles (a new view only after growing, which
  *  detaches the old one). */
 export function gemmKernel(doubles: number): GemmKernel {
-  if (!memory || !kernel) {
-    memory = new WebAssembly.Memory({ initial: 1 });
-    const module = new WebAssembly.Module(Buffer.from(GEMM_KERNEL_WASM, 'base64'));
-    const panel = new WebAssembly.Instance(module, { env: { memory } }).exports.panel as Panel;
-    kernel = { f64: new Float64Array(memory.buffer), panel };
-  }
-  const pages = Math.ceil((doubles * 8) / 65536);
-  if (memory.buffer.byteLength < pages * 65536) {
-    memory.grow(pages - memory.buffer.byteLength / 65536);
-    kernel = { f64: new Float64Array(memory.buffer), panel: kernel.panel };
-  }
+  const { exports, buffer } = load(doubles * 8);
+  if (kernel?.f64.buffer !== buffer) kernel = { f64: new Float64Array(buffer), panel: exports.panel };
   return kernel;
 }

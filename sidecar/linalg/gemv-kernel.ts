@@ -2,6 +2,8 @@
 // (gemv-kernel.wat, compiled by scripts/build.mjs and embedded as base64 in GEMV_KERNEL_WASM) that
 // run on it. The memory is sized for one reduction and posted with it to the lanes, each of which
 // instantiates the kernels on it; nothing is copied in or out.
+import { compiled } from './wasm-kernel';
+
 declare const GEMV_KERNEL_WASM: string;
 
 /** Arrays carved from one shared memory, every one 64-byte aligned. */
@@ -41,14 +43,13 @@ export interface GemvKernel {
 
 type Raw = (a: number, ld: number, len: number, nc: number, v: number, out: number) => void;
 
-let module: WebAssembly.Module | undefined;
+const module = compiled(GEMV_KERNEL_WASM);
 let last: { memory: WebAssembly.Memory; kernel: GemvKernel } | undefined;
 
 /** The kernels on `memory` (instantiated once per memory and thread; arrays passed must be views of it). */
 export function gemvKernel(memory: WebAssembly.Memory): GemvKernel {
   if (last?.memory === memory) return last.kernel;
-  module ??= new WebAssembly.Module(Buffer.from(GEMV_KERNEL_WASM, 'base64'));
-  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as { dots: Raw; matvec: Raw };
+  const exports = new WebAssembly.Instance(module(), { env: { memory } }).exports as { dots: Raw; matvec: Raw };
   const buffer = memory.buffer;
   const at = (x: Float64Array, i: number): number => {
     if (x.buffer !== buffer) throw new Error('svd: a matrix-vector operand is not in the reduction memory');

@@ -1,7 +1,10 @@
 // Gram matrices of float32 rows on the host (gram-kernel.wat, compiled by scripts/build.mjs and
 // embedded as base64 in GRAM_KERNEL_WASM): the products of each slab of SLAB_ROWS rows in float32,
 // added to a float64 sum, and only the upper triangle's tiles computed. On the wasm backend this does
-// the calibration statistics' largest products in a quarter of tfjs's thread time (stats/gram.ts).
+// the calibration statistics' largest products in a quarter to a third of tfjs's thread time
+// (bench/gram.ts; stats/gram.ts uses it).
+import { growingKernel } from './wasm-kernel';
+
 declare const GRAM_KERNEL_WASM: string;
 
 /** Rows per slab: the products of at most this many rows are summed in float32, and the packed
@@ -10,19 +13,7 @@ export const SLAB_ROWS = 128;
 
 type Raw = (p: number, rows: number, dim: number, g: number) => void;
 
-let memory: WebAssembly.Memory | undefined;
-let kernel: Raw | undefined;
-
-/** The kernel and a memory of at least `bytes` (per thread, grown to the largest Gram asked for). */
-function gramKernel(bytes: number): { raw: Raw; buffer: ArrayBuffer } {
-  if (!memory || !kernel) {
-    memory = new WebAssembly.Memory({ initial: 1 });
-    kernel = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(GRAM_KERNEL_WASM, 'base64')), { env: { memory } }).exports.gram as Raw;
-  }
-  const pages = Math.ceil(bytes / 65536);
-  if (memory.buffer.byteLength < pages * 65536) memory.grow(pages - memory.buffer.byteLength / 65536);
-  return { raw: kernel, buffer: memory.buffer };
-}
+const load = growingKernel<{ gram: Raw }>(GRAM_KERNEL_WASM);
 
 /** sum (dim × dim float64, row-major) += XᵀX for X (rows × dim float32, row-major): the upper
  *  triangle and the diagonal only; the strict lower triangle is left as it was. */
@@ -31,7 +22,7 @@ export function addGram(x: Float32Array, rows: number, dim: number, sum: Float64
   // The kernel works on whole 8-column blocks; the padding columns' entries are never read back.
   const wide = Math.ceil(dim / 8) * 8;
   const slabBytes = 4 * wide * SLAB_ROWS;
-  const { raw, buffer } = gramKernel(slabBytes + 8 * wide * wide);
+  const { exports, buffer } = load(slabBytes + 8 * wide * wide);
   const slab = new Float32Array(buffer, 0, wide * SLAB_ROWS);
   const g = new Float64Array(buffer, slabBytes, wide * wide).fill(0);
   for (let t0 = 0; t0 < rows; t0 += SLAB_ROWS) {
@@ -41,7 +32,7 @@ export function addGram(x: Float32Array, rows: number, dim: number, sum: Float64
       const row = (t0 + t) * dim;
       for (let c = 0; c < dim; c++) slab[(c >> 2) * kb * 4 + t * 4 + (c & 3)] = x[row + c];
     }
-    raw(0, kb, wide, slabBytes);
+    exports.gram(0, kb, wide, slabBytes);
   }
   for (let i = 0; i < dim; i++) {
     for (let j = i, s = i * dim, o = i * wide; j < dim; j++) sum[s + j] += g[o + j];

@@ -1,0 +1,26 @@
+// The WebAssembly kernels (gemm-, gemv-, gram-kernel.wat), assembled by scripts/build.mjs and
+// embedded as base64: each compiled once per thread, and the ones that own their memory given one
+// per thread that grows to the largest size asked for (and never shrinks).
+
+/** The module of an embedded kernel, compiled on first use in this thread. */
+export function compiled(base64: string): () => WebAssembly.Module {
+  let module: WebAssembly.Module | undefined;
+  return () => (module ??= new WebAssembly.Module(Buffer.from(base64, 'base64')));
+}
+
+/** A kernel on its own memory: the exports and the memory's buffer, with at least `bytes` (the
+ *  buffer is a new one only after growing, which detaches the old). */
+export function growingKernel<E>(base64: string): (bytes: number) => { exports: E; buffer: ArrayBuffer } {
+  const module = compiled(base64);
+  let memory: WebAssembly.Memory | undefined;
+  let exports: E | undefined;
+  return (bytes) => {
+    if (!memory || !exports) {
+      memory = new WebAssembly.Memory({ initial: 1 });
+      exports = new WebAssembly.Instance(module(), { env: { memory } }).exports as E;
+    }
+    const pages = Math.ceil(bytes / 65536);
+    if (memory.buffer.byteLength < pages * 65536) memory.grow(pages - memory.buffer.byteLength / 65536);
+    return { exports, buffer: memory.buffer };
+  };
+}
