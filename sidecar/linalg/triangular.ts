@@ -15,7 +15,8 @@ export function solveTri(t: Matrix, b: Matrix, o: TriOptions): Matrix {
   if ((o.side ?? 'left') === 'right') {
     if (b.cols !== n) throw new Error(`solveTriangular: B is ${b.rows}×${b.cols}, T is ${n}×${n}`);
     const x = matrix(b.rows, n, Float64Array.from(b.data));
-    solveRightBlocked(M, n, x.data, b.rows, lower);
+    // The products read op(T)ᵀ: T itself when op transposes (no second transpose).
+    solveRightBlocked(M, o.transpose ? t.data : transposeData(t.data, n, n), n, x.data, b.rows, lower);
     return x;
   }
   if (b.rows !== n) throw new Error(`solveTriangular: B is ${b.rows}×${b.cols}, T is ${n}×${n}`);
@@ -57,14 +58,13 @@ function solveLeft(M: Float64Array, n: number, X: Float64Array, cols: number, lo
 const NB = 32;
 
 /**
- * X M = B in place, by blocks of NB columns taken in the order substitution needs them (down for
- * lower M, up for upper): a block is solved by solveRight against M's diagonal block, then its
- * contribution leaves the columns still unsolved as one product on the WebAssembly kernel,
- * X(:, rest) −= X(:, block) M(block, rest). 149 × 688 (SVD-LLM's V_rᵀ S⁻¹ for down_proj): 24 ms by
- * substitution alone (a throwaway probe, one thread).
+ * X M = B in place (mt holds Mᵀ), by blocks of NB columns taken in the order substitution needs
+ * them (down for lower M, up for upper): a block is solved by solveRight against M's diagonal
+ * block, then its contribution leaves the columns still unsolved as one product on the WebAssembly
+ * kernel, X(:, rest) −= X(:, block) M(block, rest). 149 × 688 (SVD-LLM's V_rᵀ S⁻¹ for down_proj):
+ * 24 ms by substitution alone (a throwaway probe, one thread).
  */
-function solveRightBlocked(M: Float64Array, n: number, X: Float64Array, rows: number, lower: boolean): void {
-  const mt = transposeData(M, n, n);
+function solveRightBlocked(M: Float64Array, mt: Float64Array, n: number, X: Float64Array, rows: number, lower: boolean): void {
   const neg = new Float64Array(rows * NB);
   for (let b = 0; b < n; b += NB) {
     const j0 = lower ? Math.max(0, n - b - NB) : b;
