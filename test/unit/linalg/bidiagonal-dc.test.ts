@@ -17,6 +17,8 @@ const cases: [string, Float64Array, Float64Array][] = [
   ['zeros above it (split problems)', random(200, 7), random(200, 8).map((x, i) => (i % 5 ? x : 0))],
   ['a repeated value (deflation by rotation)', new Float64Array(200).fill(1), new Float64Array(200).fill(1e-3)],
   ['graded over six decades', Float64Array.from({ length: 200 }, (_, i) => 10 ** ((-6 * i) / 200)), Float64Array.from({ length: 200 }, (_, i) => 0.5 * 10 ** ((-6 * i) / 200))],
+  // Roots squeezed between poles a relative 1e-9 apart: the secular equation's hardest brackets.
+  ['clustered (relative gaps of 1e-9)', Float64Array.from({ length: 200 }, (_, i) => 1 + (i % 50) * 1e-9 + Math.floor(i / 50)), random(200, 11).map((x) => 1e-6 * x)],
   ['rank-deficient (values at the noise floor)', random(200, 9).map((x, i) => (i < 100 ? x : x * 1e-14)), random(200, 10).map((x, i) => (i < 100 ? x : x * 1e-14))],
 ];
 
