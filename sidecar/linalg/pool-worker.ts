@@ -4,7 +4,7 @@
 // (a worker with a 256 × 688 SVD job held about 25 MiB of resident memory, measured).
 // It waits on a shared counter (Atomics.wait) and takes jobs with receiveMessageOnPort: no event
 // loop is needed, and an idle worker uses no CPU.
-import { setFlagsFromString } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { resultBuffers, runOp, type Op, type OpResult } from './pool-ops';
@@ -16,11 +16,18 @@ export type Reply = { ready: true } | { id: number; result: OpResult } | { id: n
 export interface Channel { port: MessagePort; signal: Int32Array; source: string }
 
 // A job's inputs, work arrays and results are large and short-lived, and V8 collects them late:
-// without a collection after each job, bench/scaling's peak at width 256 was 57–66 MiB higher
-// (two workers). Workers cannot be given --expose-gc; a new context made after setting the flag
-// exposes gc().
+// with no collection of our own, bench/scaling's peak at width 256 was 57–66 MiB higher (two
+// workers). But a full collection after every job cost more than itself: V8 then drops the
+// optimized code that embedded the job's dead objects, and the worker recompiled its SVD kernels
+// about once a job (TurboFan a sixth of a compression's CPU time, perf on bench/compress). So a
+// worker collects once its ArrayBuffers (V8's external memory, most of it dead by then) pass
+// GC_EXTERNAL_BYTES: every job for matrices above that size, every few jobs below it (bench/pool:
+// 1.38 → 0.94 s for 56 SVDs on 2 workers; bench/scaling's peaks within 20–40 MiB of collecting
+// after every job). Workers cannot be given --expose-gc; a new context made after setting the
+// flag exposes gc().
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
+const GC_EXTERNAL_BYTES = 32 * 2 ** 20;
 
 function serve({ port, signal }: Channel): never {
   // A job's helper lanes end with it: parked in both workers between the jobs of a layer, they
@@ -39,7 +46,7 @@ function serve({ port, signal }: Channel): never {
       } catch (e) {
         port.postMessage({ id: job.id, error: (e as Error).message } satisfies Reply);
       }
-      collect();
+      if (getHeapStatistics().external_memory > GC_EXTERNAL_BYTES) collect();
     }
   }
 }
