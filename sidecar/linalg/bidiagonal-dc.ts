@@ -11,7 +11,7 @@
 // Notation: a problem is an n × (n + sqre) upper bidiagonal (sqre = 1: one more column, whose null
 // vector is returned too); bases hold one vector per row (row i of ub: the i-th left vector).
 import { gemmStrided, transposeData, type Block } from './matrix';
-import { bidiagonalQr, RowRotator } from './bidiagonal-qr';
+import { bidiagonalQr } from './bidiagonal-qr';
 
 /** Problems up to this size go to the QR (LAPACK's smlsiz is 25). */
 export const DC_LEAF = 32;
@@ -78,7 +78,7 @@ function leaf(d: Float64Array, e: Float64Array, sqre: number, left: boolean): So
   ee.set(e.subarray(0, m - 1));
   const ub = left ? identityData(m) : undefined;
   const vb = identityData(m);
-  bidiagonalQr(dd, ee, ub && new RowRotator(ub, m), new RowRotator(vb, m));
+  bidiagonalQr(dd, ee, ub, vb);
   if (!ub) return { s: sqre ? dd.slice(0, n) : dd, vb };
   if (!sqre) return { s: dd, ub, vb };
   // The zero row's singular value stays last (0) with left vector e_n: drop both.

@@ -7,15 +7,12 @@
 const EPS = 2 ** -52;
 const TINY = 2 ** -966;
 
-/** Receives the rotations of one side, in order: rows a and b become cs·a + sn·b and cs·b − sn·a. */
-export interface Rotator { push(a: number, b: number, cs: number, sn: number): void }
-
 /**
  * Diagonalises B = bidiag(d, e) in place: on return d holds the singular values (non-negative,
- * unsorted) and, when given, the rotators have turned the rows of Ubᵀ and Vbᵀ (starting as
- * identities, RowRotator) so that B = Ub diag(d) Vbᵀ.
+ * unsorted) and, when given, the rotations have turned the rows of ut = Ubᵀ and vt = Vbᵀ (n × n
+ * row-major, passed in as identities) so that B = Ub diag(d) Vbᵀ.
  */
-export function bidiagonalQr(d: Float64Array, e: Float64Array, ut?: Rotator, vt?: Rotator): void {
+export function bidiagonalQr(d: Float64Array, e: Float64Array, ut?: Float64Array, vt?: Float64Array): void {
   const n = d.length;
   let p = n;
   let iterations = 0;
@@ -64,7 +61,7 @@ export function bidiagonalQr(d: Float64Array, e: Float64Array, ut?: Rotator, vt?
             f = -sn * e[j - 1];
             e[j - 1] = cs * e[j - 1];
           }
-          vt?.push(j, p - 1, cs, sn);
+          if (vt) rotateRows(vt, n, j, p - 1, cs, sn);
         }
         break;
       }
@@ -79,7 +76,7 @@ export function bidiagonalQr(d: Float64Array, e: Float64Array, ut?: Rotator, vt?
           d[j] = t;
           f = -sn * e[j];
           e[j] = cs * e[j];
-          ut?.push(j, k - 1, cs, sn);
+          if (ut) rotateRows(ut, n, j, k - 1, cs, sn);
         }
         break;
       }
@@ -110,7 +107,7 @@ export function bidiagonalQr(d: Float64Array, e: Float64Array, ut?: Rotator, vt?
           e[j] = cs * e[j] - sn * d[j];
           g = sn * d[j + 1];
           d[j + 1] = cs * d[j + 1];
-          vt?.push(j, j + 1, cs, sn);
+          if (vt) rotateRows(vt, n, j, j + 1, cs, sn);
           t = hypot(f, g);
           cs = f / t;
           sn = g / t;
@@ -119,7 +116,7 @@ export function bidiagonalQr(d: Float64Array, e: Float64Array, ut?: Rotator, vt?
           d[j + 1] = -sn * e[j] + cs * d[j + 1];
           g = sn * e[j + 1];
           e[j + 1] = cs * e[j + 1];
-          ut?.push(j, j + 1, cs, sn);
+          if (ut) rotateRows(ut, n, j, j + 1, cs, sn);
         }
         e[p - 2] = f;
         break;
@@ -128,7 +125,7 @@ export function bidiagonalQr(d: Float64Array, e: Float64Array, ut?: Rotator, vt?
         // d[k] has converged: make it non-negative.
         if (d[k] < 0) {
           d[k] = -d[k];
-          vt?.push(k, k, -1, 0); // a rotation of a row with itself by π: negation
+          if (vt) rotateRows(vt, n, k, k, -1, 0); // a rotation of a row with itself by π: negation
         }
         p--;
       }
@@ -136,22 +133,19 @@ export function bidiagonalQr(d: Float64Array, e: Float64Array, ut?: Rotator, vt?
   }
 }
 
-/** Rotates row pairs of M (row length len) as they are generated. Batching them and applying the
- *  batch one column stripe at a time (LAPACK-style cache blocking) measured no faster in V8. */
-export class RowRotator implements Rotator {
-  constructor(private readonly m: Float64Array, private readonly len: number) {}
-
-  /** Rows a and b become cs·a + sn·b and cs·b − sn·a (a = b, cs = −1 negates the row). */
-  push(a: number, b: number, cs: number, sn: number): void {
-    const { m: M, len } = this;
-    const oa = a * len;
-    const ob = b * len;
-    for (let t = 0; t < len; t++) {
-      const x = M[oa + t];
-      const y = M[ob + t];
-      M[oa + t] = cs * x + sn * y;
-      M[ob + t] = cs * y - sn * x;
-    }
+/** Rows a and b of M (row length len) become cs·a + sn·b and cs·b − sn·a (a = b, cs = −1 negates
+ *  the row), as the rotations are generated. Batching them and applying the batch one column stripe
+ *  at a time (LAPACK-style cache blocking) measured no faster in V8. A plain function, not a
+ *  rotator object: V8 dropped bidiagonalQr's optimized code each time the pool workers' collection
+ *  freed the objects it had been compiled against, and recompiled it about once a job. */
+function rotateRows(M: Float64Array, len: number, a: number, b: number, cs: number, sn: number): void {
+  const oa = a * len;
+  const ob = b * len;
+  for (let t = 0; t < len; t++) {
+    const x = M[oa + t];
+    const y = M[ob + t];
+    M[oa + t] = cs * x + sn * y;
+    M[ob + t] = cs * y - sn * x;
   }
 }
 
