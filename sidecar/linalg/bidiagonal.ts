@@ -37,6 +37,14 @@ export function bidiagonalWork(m: number, n: number): BidiagonalWork {
   return { m, n, memory, x, d, e, tauQ, tauP, w, y, panel: blocked ? panelWork(m, n, alloc) : undefined };
 }
 
+// One small work of each kind (unblocked, and with panels), alive as long as the module: V8
+// specialises the reduction's optimized code on these objects' maps, and a map goes with its last
+// object. When a pool worker's collection freed the last one, V8 dropped the code compiled against
+// it and the next job compiled the panel reduction again (bench/compress under --trace-opt: 33
+// TurboFan compilations of reducePanel, 1.4 s; 9 with these kept). About 330 KB a thread.
+const shapesKept: BidiagonalWork[] = [];
+shapesKept.push(bidiagonalWork(2, 2), bidiagonalWork(UNBLOCKED + 1, UNBLOCKED + 1));
+
 /** Reduces the tall matrix whose columns are the rows of `xt` (n rows of length m; copied). */
 export function bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagonal {
   const work = bidiagonalWork(m, n);
