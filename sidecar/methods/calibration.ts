@@ -8,7 +8,7 @@ import type { InputSite, ResolvedArch } from '../arch/table';
 import { PlanError, throwIfAborted } from '../errors';
 import { readText, sampleWindows } from '../data/text';
 import { loadTokenizer } from '../tokenizer/tokenizer';
-import { disposeLayer, layerForward, type LayerWeights } from '../model/layer';
+import { disposeLayer, layerForward, layerInputs, type LayerWeights } from '../model/layer';
 import type { StreamingModel } from '../model/model';
 import type { Calibration, Plan } from '../plan/plan';
 
@@ -47,8 +47,6 @@ export interface RunOptions {
   onInput?: (site: InputSite, x: tf.Tensor2D) => void;
   /** States before and after the layer, per batch (owned by the caller of run). */
   onLayer?: (hIn: tf.Tensor3D, hOut: tf.Tensor3D) => void;
-  /** Replace the states by the layer's outputs (default); false only observes. */
-  advance?: boolean;
   signal?: AbortSignal;
 }
 
@@ -67,9 +65,8 @@ export class HiddenStates {
     return new HiddenStates(batches, windows);
   }
 
-  /** Runs one layer over every batch. */
+  /** Runs one layer over every batch, replacing the states by its outputs. */
   async run(arch: ResolvedArch, w: LayerWeights, o: RunOptions = {}): Promise<void> {
-    const advance = o.advance ?? true;
     for (let k = 0; k < this.batches.length; k++) {
       throwIfAborted(o.signal);
       const out = layerForward(arch, w, this.batches[k], { onInput: o.onInput });
@@ -79,12 +76,18 @@ export class HiddenStates {
         out.dispose();
         throw e;
       }
-      if (advance) {
-        this.batches[k].dispose();
-        this.batches[k] = out;
-      } else out.dispose();
-      // Let the event loop serve progress and cancellation between batches.
-      await new Promise((r) => setImmediate(r));
+      this.batches[k].dispose();
+      this.batches[k] = out;
+      await breathe();
+    }
+  }
+
+  /** Shows onInput each projection's input as the layer would see it, leaving the states as they are. */
+  async capture(arch: ResolvedArch, w: LayerWeights, onInput: (site: InputSite, x: tf.Tensor2D) => void, signal?: AbortSignal): Promise<void> {
+    for (const batch of this.batches) {
+      throwIfAborted(signal);
+      layerInputs(arch, w, batch, onInput);
+      await breathe();
     }
   }
 
@@ -127,7 +130,7 @@ export class OriginalPath {
     }
     const w = await this.model.loadLayer(i);
     try {
-      await this.states.run(arch, w, { ...o, advance: true });
+      await this.states.run(arch, w, o);
     } catch (e) {
       disposeLayer(w);
       throw e;
@@ -140,3 +143,6 @@ export class OriginalPath {
     this.states.dispose();
   }
 }
+
+/** Lets the event loop serve progress and cancellation between batches. */
+const breathe = () => new Promise((r) => setImmediate(r));

@@ -132,7 +132,7 @@ export class SvdLlmMethod implements CompressionMethod {
       projections.catch(() => {}); // awaited below, unless the capture pass fails first
       const capture = (async () => {
         if (!this.compressed || !targets.length) return new Map<InputSite, Matrix>();
-        await this.compressed.run(model.arch, w, { onInput: upd.onInput, advance: false, signal });
+        await this.compressed.capture(model.arch, w, upd.onInput, signal);
         return new Map(sites.map((site) => [site, gramMatrix(upd, site)]));
       })();
       capture.then(gate.resolve, gate.reject);

@@ -89,6 +89,16 @@ function gelu(x: tf.Tensor2D, kind: unknown): tf.Tensor2D {
 
 /** h [B, T, hidden] → h' [B, T, hidden]; causal within each of the B sequences. */
 export function layerForward(arch: ResolvedArch, w: LayerWeights, h: tf.Tensor3D, hooks: LayerHooks = {}): tf.Tensor3D {
+  return run(arch, w, h, hooks, true)!;
+}
+
+/** The layer on h only as far as its projections' inputs, each shown to onInput: the last
+ *  projection (down_proj, c_proj) and the residual are not computed, since nothing reads them. */
+export function layerInputs(arch: ResolvedArch, w: LayerWeights, h: tf.Tensor3D, onInput: NonNullable<LayerHooks['onInput']>): void {
+  run(arch, w, h, { onInput }, false);
+}
+
+function run(arch: ResolvedArch, w: LayerWeights, h: tf.Tensor3D, hooks: LayerHooks, output: boolean): tf.Tensor3D | undefined {
   return tf.tidy(() => {
     const [B, T, H] = h.shape;
     const { heads, kvHeads, headDim, eps } = arch.dims;
@@ -137,6 +147,7 @@ export function layerForward(arch: ResolvedArch, w: LayerWeights, h: tf.Tensor3D
         tf.dispose([silu, u]);
         return a;
       }));
+      if (!output) return undefined;
       out = tf.add(h1, applyLinear(act, L('mlp.down_proj'))) as tf.Tensor2D;
     } else {
       const x = see('attn_in', layerNorm(x0, P('ln_1.weight'), P('ln_1.bias'), eps));
@@ -145,6 +156,7 @@ export function layerForward(arch: ResolvedArch, w: LayerWeights, h: tf.Tensor3D
       const h1 = tf.add(x0, applyLinear(a, L('attn.c_proj'))) as tf.Tensor2D;
       const x2 = see('mlp_in', layerNorm(h1, P('ln_2.weight'), P('ln_2.bias'), eps));
       const act = see('mlp_act', gelu(applyLinear(x2, L('mlp.c_fc')), arch.config.activation_function));
+      if (!output) return undefined;
       out = tf.add(h1, applyLinear(act, L('mlp.c_proj'))) as tf.Tensor2D;
     }
     return tf.reshape(out, [B, T, H]) as tf.Tensor3D;

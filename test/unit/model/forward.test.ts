@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../sidecar/tensor/backend';
 import { StreamingModel } from '../../../sidecar/model/model';
 import { LayerwiseRun } from '../../../sidecar/model/layerwise';
+import { disposeLayer, layerForward, layerInputs } from '../../../sidecar/model/layer';
 import { makeCheckpoint, writeSafetensors, type FixtureOptions } from '../../fixtures/checkpoints';
 import { MODEL } from '../../helpers/paths';
 import { REF, firstColumns, forwardLogits, reference, relErr, tempDir } from './helpers';
@@ -187,3 +188,36 @@ test('forward() with hooks sees every layer and site; hidden states before and a
     await model.close();
   }
 });
+
+for (const family of ['llama', 'gpt2'] as const) {
+  test(`layerInputs (${family}): the same inputs at every site as layerForward's hooks, without the last projection, nothing left allocated`, async () => {
+    const dir = join(tempDir(`inputs-${family}`), 'm');
+    await makeCheckpoint(dir, { family, layers: 2, hidden: 16, heads: 4, kvHeads: family === 'llama' ? 2 : undefined, vocab: 32, context: 16, seed: 7 });
+    const model = await StreamingModel.open(dir);
+    const w = await model.loadLayer(1);
+    const h = await model.embed(Int32Array.from({ length: 2 * 8 }, (_, i) => (i * 7) % 32), 2, 8);
+    try {
+      const full = new Map<string, Float32Array>();
+      tf.dispose(layerForward(model.arch, w, h, { onInput: (site, x) => full.set(site, x.dataSync() as Float32Array) }));
+      const before = tf.memory().numTensors;
+      // The last projection is not loaded at all: layerInputs must not need it.
+      const last = family === 'llama' ? 'mlp.down_proj' : 'mlp.c_proj';
+      const kept = w.linears.get(last)!;
+      w.linears.delete(last);
+      const seen = new Map<string, Float32Array>();
+      try {
+        layerInputs(model.arch, w, h, (site, x) => seen.set(site, x.dataSync() as Float32Array));
+        assert.throws(() => layerForward(model.arch, w, h), /not loaded/);
+      } finally {
+        w.linears.set(last, kept);
+      }
+      assert.equal(tf.memory().numTensors, before);
+      assert.deepEqual([...seen.keys()], [...full.keys()]);
+      for (const [site, x] of full) assert.ok(seen.get(site)!.every((v, i) => Object.is(v, x[i])), `${site} differs`);
+    } finally {
+      h.dispose();
+      disposeLayer(w);
+      await model.close();
+    }
+  });
+}
