@@ -1,7 +1,7 @@
 // Issue #9: SVD-LLM at 20% on the reference model through the engine (compress() with a validated
 // plan, default backend), side by side with the authors' algorithm (bench/svdllm_reference.py,
 // Debian's PyTorch on CPU, 2 threads) on the same calibration windows, in the same run. Prints
-// compression seconds, peak RSS and perplexity (first 24 × 256-token windows of brown-valid,
+// compression seconds (and CPU seconds over all threads), peak RSS and perplexity (first 24 × 256-token windows of brown-valid,
 // METHODS.md protocol) for both, the ratios, and where each side's time goes.
 //   node out/bench/compress.js [--repeat 2] [--backend auto] [--samples 16] [--update-samples 16] [--eval-windows 24]
 // Each side runs --repeat times, alternating, each time in a fresh process; the table shows each
@@ -40,7 +40,8 @@ const evalWindows = Number(flag('eval-windows', '24'));
 const backendChoice = flag('backend', 'auto') as BackendChoice;
 
 interface Phase { name: string; seconds: number }
-interface Side { seconds: number; peakRssMiB: number; baseRssMiB: number; evalSeconds: number; perplexity: number; parameters: number; phases: Phase[] }
+/** cpuSeconds: the compression's CPU time over all the process's threads. */
+interface Side { seconds: number; cpuSeconds: number; peakRssMiB: number; baseRssMiB: number; evalSeconds: number; perplexity: number; parameters: number; phases: Phase[] }
 interface Ours extends Side { backend: string }
 
 const job: Job = {
@@ -72,7 +73,9 @@ async function child(work: string): Promise<Ours> {
   const baseRssMiB = rssMiB();
   resetPeakRss();
   const probe = new PhaseProbe();
+  const cpu0 = process.cpuUsage();
   const outcome = await compress(plan, job).finally(() => probe.dispose());
+  const cpu = process.cpuUsage(cpu0);
   const peak = peakRssMiB();
   const t = performance.now();
   const model = await StreamingModel.open(output);
@@ -86,7 +89,7 @@ async function child(work: string): Promise<Ours> {
     const seen = fine.reduce((a, f) => a + f.seconds, 0);
     return [...fine, { name: 'rest of factorize: waiting on the pool (Cholesky, SVD, update)', seconds: p.seconds - seen }];
   });
-  return { backend: backend.name, seconds: outcome.seconds, peakRssMiB: peak, baseRssMiB, evalSeconds, perplexity: r.perplexity, parameters: outcome.parameters_after, phases };
+  return { backend: backend.name, seconds: outcome.seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMiB: peak, baseRssMiB, evalSeconds, perplexity: r.perplexity, parameters: outcome.parameters_after, phases };
 }
 
 function runOurs(work: string): Ours {
@@ -139,9 +142,9 @@ async function main() {
     const windows = readFileSync(join(work, 'evaluation.ids')).length / 4 / SEQ;
     console.log(`svd-llm at ${RATIO * 100}%, rankwise-brown-14m; whitening on ${samples} × ${SEQ} tokens of brown-train (seed 0), update on the first ${updateSamples};` +
       ` evaluation on the first ${windows} × ${SEQ}-token windows of brown-valid; fastest of ${repeat} runs per side, largest peak`);
-    const row = (name: string, x: Side) => `${name.padEnd(30)} ${x.seconds.toFixed(1).padStart(11)} ${x.peakRssMiB.toFixed(0).padStart(13)} ${x.baseRssMiB.toFixed(0).padStart(9)}` +
+    const row = (name: string, x: Side) => `${name.padEnd(30)} ${x.seconds.toFixed(1).padStart(11)} ${x.cpuSeconds.toFixed(1).padStart(6)} ${x.peakRssMiB.toFixed(0).padStart(13)} ${x.baseRssMiB.toFixed(0).padStart(9)}` +
       ` ${x.evalSeconds.toFixed(1).padStart(7)} ${x.perplexity.toFixed(3).padStart(11)} ${String(x.parameters).padStart(11)}`;
-    console.log(`${'run'.padEnd(30)} ${'compress s'.padStart(11)} ${'peak RSS MiB'.padStart(13)} ${'start MiB'.padStart(9)} ${'eval s'.padStart(7)} ${'perplexity'.padStart(11)} ${'parameters'.padStart(11)}`);
+    console.log(`${'run'.padEnd(30)} ${'compress s'.padStart(11)} ${'CPU s'.padStart(6)} ${'peak RSS MiB'.padStart(13)} ${'start MiB'.padStart(9)} ${'eval s'.padStart(7)} ${'perplexity'.padStart(11)} ${'parameters'.padStart(11)}`);
     console.log(row(`rankwise tfjs (${a.backend})`, a));
     console.log(row(`reference torch ${b.torch} (cpu)`, b));
     console.log(`ratio rankwise / reference: time ${(a.seconds / b.seconds).toFixed(3)}, peak RSS ${(a.peakRssMiB / b.peakRssMiB).toFixed(3)},` +
