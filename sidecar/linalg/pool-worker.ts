@@ -22,9 +22,9 @@ export interface Channel { port: MessagePort; signal: Int32Array; source: string
 // about once a job (TurboFan a sixth of a compression's CPU time, perf on bench/compress). So a
 // worker collects once its ArrayBuffers (V8's external memory, most of it dead by then) pass
 // GC_EXTERNAL_BYTES: every job for matrices above that size, every few jobs below it (bench/pool:
-// 1.38 → 0.94 s for 56 SVDs on 2 workers; bench/scaling's peaks within 20–40 MiB of collecting
-// after every job). Workers cannot be given --expose-gc; a new context made after setting the
-// flag exposes gc().
+// 1.38 → 0.94 s for 56 SVDs on 2 workers; bench/scaling's peaks up to about 45 MiB above
+// collecting after every job). Workers cannot be given --expose-gc; a new context made after
+// setting the flag exposes gc().
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 const GC_EXTERNAL_BYTES = 32 * 2 ** 20;
