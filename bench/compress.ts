@@ -1,8 +1,9 @@
 // Issue #9: SVD-LLM at 20% on the reference model through the engine (compress() with a validated
 // plan, default backend), side by side with the authors' algorithm (bench/svdllm_reference.py,
 // Debian's PyTorch on CPU, 2 threads) on the same calibration windows, in the same run. Prints
-// compression seconds (and CPU seconds over all threads), peak RSS and perplexity (first 24 × 256-token windows of brown-valid,
-// METHODS.md protocol) for both, the ratios, and where each side's time goes.
+// compression seconds (and CPU seconds over all threads), peak RSS and perplexity (first 24 ×
+// 256-token windows of brown-valid, METHODS.md protocol) for both, the ratios, and where each
+// side's time goes.
 //   node out/bench/compress.js [--repeat 2] [--backend auto] [--samples 16] [--update-samples 16] [--eval-windows 24]
 // Each side runs --repeat times, alternating, each time in a fresh process; the table shows each
 // side's fastest run (the machine is shared: the slower runs measure the neighbours) and the largest

@@ -3,6 +3,7 @@
 // run a layer over the states without advancing them (to read the inputs the layer sees) and skip
 // layers (removed ones), which model/layerwise.ts's run-every-layer loop does not allow.
 import { stat } from 'node:fs/promises';
+import { setImmediate } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import type { InputSite, ResolvedArch } from '../arch/table';
 import { PlanError, throwIfAborted } from '../errors';
@@ -78,16 +79,17 @@ export class HiddenStates {
       }
       this.batches[k].dispose();
       this.batches[k] = out;
-      await breathe();
+      // Let the event loop serve progress and cancellation between batches.
+      await setImmediate();
     }
   }
 
   /** Shows onInput each projection's input as the layer would see it, leaving the states as they are. */
-  async capture(arch: ResolvedArch, w: LayerWeights, onInput: (site: InputSite, x: tf.Tensor2D) => void, signal?: AbortSignal): Promise<void> {
+  async capture(arch: ResolvedArch, w: LayerWeights, onInput: NonNullable<RunOptions['onInput']>, signal?: AbortSignal): Promise<void> {
     for (const batch of this.batches) {
       throwIfAborted(signal);
       layerInputs(arch, w, batch, onInput);
-      await breathe();
+      await setImmediate();
     }
   }
 
@@ -143,6 +145,3 @@ export class OriginalPath {
     this.states.dispose();
   }
 }
-
-/** Lets the event loop serve progress and cancellation between batches. */
-const breathe = () => new Promise((r) => setImmediate(r));

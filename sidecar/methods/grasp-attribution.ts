@@ -4,6 +4,7 @@
 // over batches. The layers below `from` (the lowest replaced layer) never see a replacement, so they
 // run once and only their output states are kept; layers from..L−1 stay resident, because every
 // pass runs them forward and back. The owner (the method) swaps projections in and out of them.
+import { setImmediate } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import { withPlainMatMulGrad } from '../tensor/gradients';
 import { throwIfAborted } from '../errors';
@@ -124,7 +125,7 @@ export class Attribution {
       }
       o.onBatch?.(k + 1);
       // Let the event loop deliver progress and cancellation between batches.
-      await new Promise((r) => setImmediate(r));
+      await setImmediate();
     }
     return { grads, loss, predictions: this.predictions };
   }

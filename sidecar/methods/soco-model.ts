@@ -1,6 +1,7 @@
 // The whole model resident for SoCo's training: every kept layer loaded once, each targeted
 // projection replaced by its full SVD with a trainable score per component, and the original
 // model's next-token distributions on the calibration windows reduced to what the KL needs.
+import { setImmediate } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import { throwIfAborted } from '../errors';
 import { getLinalg } from '../linalg';
@@ -151,7 +152,7 @@ export class ResidentModel {
             const next = layerForward(model.arch, w, h);
             if (h !== e) h.dispose();
             h = next;
-            await new Promise((r) => setImmediate(r));
+            await setImmediate();
           }
           x = tf.tidy(() => model.finalNorm(tf.reshape(h, [b * T, -1]) as tf.Tensor2D));
         } finally {

@@ -1,4 +1,5 @@
 // SoCo's training loop over the resident model (soco.ts has the definitions and their sources).
+import { setImmediate } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Job } from '../compress/job';
 import { seededRandom } from '../data/text';
@@ -155,7 +156,7 @@ export async function trainScores(model: ResidentModel, costs: Costs, totalDense
       sched.after(t, after > costs.budget);
       job.progress('train', t + 1, sched.total, `stage ${stage}, loss ${loss.toFixed(4)}, L_inc ${inc.toFixed(4)}, ratio ${removed(after)} (target ${removed(costs.budget)})`);
       // Let the event loop serve progress and cancellation between steps.
-      await new Promise((r) => setImmediate(r));
+      await setImmediate();
     }
     selection ??= selectComponents(shapes.map((shape, j) => ({ shape, score: scores[j] })), costs.budget);
     return { scores, selection, lastInc };

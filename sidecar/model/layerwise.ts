@@ -2,6 +2,7 @@
 // i, then every batch through layer i + 1. Each layer's weights are read once per pass, not once per
 // batch, and only the states (windows × seqLen × hidden floats) and one layer are resident. This is
 // how calibration statistics are collected layer by layer (SVD-LLM, ASVD, Block Influence).
+import { setImmediate } from 'node:timers/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import type { InputSite } from '../arch/table';
 import { throwIfAborted } from '../errors';
@@ -78,7 +79,7 @@ export class LayerwiseRun {
         this.states[k].dispose();
         this.states[k] = next;
         // Let the event loop breathe between batches (progress, cancellation requests).
-        await new Promise((r) => setImmediate(r));
+        await setImmediate();
       }
     } finally {
       if (!o.weights) disposeLayer(w);

@@ -5,6 +5,7 @@
 // at load and fall back to the library's own path otherwise. A test compares both on real text.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { CheckpointError } from '../checkpoint/errors';
 import { throwIfAborted } from '../errors';
@@ -85,7 +86,7 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
       for (let k = 0; k < all.length; k += WORDS_PER_SLICE) {
         throwIfAborted(opts.signal);
         for (const id of idsOf(all.slice(k, k + WORDS_PER_SLICE))) ids.push(id);
-        await new Promise((r) => setImmediate(r));
+        await setImmediate();
       }
       return withBos(ids, opts.addBos);
     },
