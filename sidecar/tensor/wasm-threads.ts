@@ -5,10 +5,11 @@
 // file, and registered as tfjs's `wasm` backend with the same kernels. XNNPACK's matrix products
 // then split across threads: a 4096×688 by 688×688 product went from 40 to 75 GFLOP/s on 2 cores.
 import { createHash } from 'node:crypto';
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { withShortSpins } from './pthreadpool-spin';
 
 /** tfjs's own limit: the build starts 8 pthread workers and XNNPACK's pool uses at most those. */
 export const MAX_WASM_THREADS = 8;
@@ -63,6 +64,8 @@ async function startThreaded(threads: number): Promise<ThreadedModule> {
   const out = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'wasm-out');
   const script = join(out, 'tfjs-backend-wasm-threaded-simd.js');
   const worker = workerScript(out);
+  // The pthread workers are handed the module compiled from this binary, so they spin as briefly.
+  const wasmBinary = withShortSpins(readFileSync(join(out, 'tfjs-backend-wasm-threaded-simd.wasm')));
   const factory = require(script) as (config: object) => Promise<ThreadedModule>;
   // The build's C++ sizes its thread cap once, while it starts, as os.cpus().length / 2 (it
   // assumes two hyperthreads per core; in Node Emscripten reads os.cpus()). Report 2 × threads
@@ -73,6 +76,7 @@ async function startThreaded(threads: number): Promise<ThreadedModule> {
     const module = await factory({
       locateFile: (file: string) => (file.endsWith('.worker.js') ? worker : join(out, file)),
       mainScriptUrlOrBlob: script,
+      ...(wasmBinary ? { wasmBinary } : {}),
     });
     module.tfjs = {
       init: module.cwrap('init', null, []),
