@@ -7,8 +7,8 @@ import { growingKernel } from './wasm-kernel';
 
 declare const GRAM_KERNEL_WASM: string;
 
-/** Rows per slab: the products of at most this many rows are summed in float32, and the packed
- *  slab (dim × SLAB_ROWS floats, 352 KiB at dim 688) stays in a core's L2 cache. */
+/** Rows per slab: the products of at most this many rows are summed in float32, and the slab
+ *  (dim × SLAB_ROWS floats, 352 KiB at dim 688) stays in a core's L2 cache. */
 export const SLAB_ROWS = 128;
 
 type Raw = (p: number, rows: number, dim: number, g: number) => void;
@@ -27,11 +27,9 @@ export function addGram(x: Float32Array, rows: number, dim: number, sum: Float64
   const g = new Float64Array(buffer, slabBytes, wide * wide).fill(0);
   for (let t0 = 0; t0 < rows; t0 += SLAB_ROWS) {
     const kb = Math.min(SLAB_ROWS, rows - t0);
-    // Packed by groups of four columns, each group's rows contiguous (the kernel's layout).
-    for (let t = 0; t < kb; t++) {
-      const row = (t0 + t) * dim;
-      for (let c = 0; c < dim; c++) slab[(c >> 2) * kb * 4 + t * 4 + (c & 3)] = x[row + c];
-    }
+    // Rows of `wide` floats (the kernel's layout): x's own when dim is a multiple of 8.
+    if (wide === dim) slab.set(x.subarray(t0 * dim, (t0 + kb) * dim));
+    else for (let t = 0; t < kb; t++) slab.set(x.subarray((t0 + t) * dim, (t0 + t + 1) * dim), t * wide);
     exports.gram(0, kb, wide, slabBytes);
   }
   for (let i = 0; i < dim; i++) {

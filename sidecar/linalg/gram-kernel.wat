@@ -1,27 +1,29 @@
 ;; The Gram matrix's products (gram-kernel.ts) in WebAssembly SIMD, four floats per instruction: the
 ;; calibration inputs are float32, and a slab of rows' products is summed in float32, then added to
-;; the float64 Gram. Only the upper triangle's 4 × 8 tiles are computed (half the products).
+;; the float64 Gram. Only the upper triangle's 4 × 8 tiles are computed (half the products). The
+;; slab is read as the rows come (row-major): a tile's two streams are strided, which measured as
+;; fast as packing them contiguous, and the packing loop's time is gone.
 (module
   (import "env" "memory" (memory 1))
   ;; G (dim × dim float64, row-major, at g) += Pᵀ P over the tiles on and above the diagonal, where
-  ;; the slab P (rows × dim float32) is packed by groups of four columns: element (t, c) at
-  ;; p + 16·(floor(c/4)·rows + t) + 4·(c mod 4). dim is a multiple of 8. Offsets in bytes.
+  ;; the slab P (rows × dim float32, row-major) starts at p. dim is a multiple of 8. Offsets in bytes.
   (func (export "gram") (param $p i32) (param $rows i32) (param $dim i32) (param $g i32)
     (local $gi i32) (local $jb i32) (local $a i32) (local $b i32) (local $end i32) (local $o i32) (local $ldg i32) (local $stride i32)
     (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $y0 v128) (local $y1 v128)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
     (local.set $ldg (i32.shl (local.get $dim) (i32.const 3)))
-    (local.set $stride (i32.shl (local.get $rows) (i32.const 4)))
+    (local.set $stride (i32.shl (local.get $dim) (i32.const 2)))
     (block $idone (loop $il
       (br_if $idone (i32.ge_u (i32.shl (local.get $gi) (i32.const 2)) (local.get $dim)))
       ;; The first 8-column block that reaches the diagonal of rows 4gi..4gi+3.
       (local.set $jb (i32.shr_u (local.get $gi) (i32.const 1)))
       (block $jdone (loop $jl
         (br_if $jdone (i32.ge_u (i32.shl (local.get $jb) (i32.const 3)) (local.get $dim)))
-        (local.set $a (i32.add (local.get $p) (i32.mul (local.get $gi) (local.get $stride))))
-        (local.set $b (i32.add (local.get $p) (i32.mul (i32.shl (local.get $jb) (i32.const 1)) (local.get $stride))))
-        (local.set $end (i32.add (local.get $a) (local.get $stride)))
+        ;; Columns 4gi..4gi+3 and 8jb..8jb+7 of row 0; each next row is $stride further.
+        (local.set $a (i32.add (local.get $p) (i32.shl (local.get $gi) (i32.const 4))))
+        (local.set $b (i32.add (local.get $p) (i32.shl (local.get $jb) (i32.const 5))))
+        (local.set $end (i32.add (local.get $a) (i32.mul (local.get $rows) (local.get $stride))))
         (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
         (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
         (local.set $c20 (v128.const i64x2 0 0)) (local.set $c21 (v128.const i64x2 0 0))
@@ -29,7 +31,7 @@
         (block $tdone (loop $tl
           (br_if $tdone (i32.ge_u (local.get $a) (local.get $end)))
           (local.set $y0 (v128.load (local.get $b)))
-          (local.set $y1 (v128.load (i32.add (local.get $b) (local.get $stride))))
+          (local.set $y1 (v128.load offset=16 (local.get $b)))
           (local.set $x0 (v128.load32_splat (local.get $a)))
           (local.set $x1 (v128.load32_splat offset=4 (local.get $a)))
           (local.set $x2 (v128.load32_splat offset=8 (local.get $a)))
@@ -42,8 +44,8 @@
           (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $x2) (local.get $y1))))
           (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $x3) (local.get $y0))))
           (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $x3) (local.get $y1))))
-          (local.set $a (i32.add (local.get $a) (i32.const 16)))
-          (local.set $b (i32.add (local.get $b) (i32.const 16)))
+          (local.set $a (i32.add (local.get $a) (local.get $stride)))
+          (local.set $b (i32.add (local.get $b) (local.get $stride)))
           (br $tl)))
         (local.set $o (i32.add (local.get $g) (i32.add (i32.mul (i32.shl (local.get $gi) (i32.const 2)) (local.get $ldg)) (i32.shl (local.get $jb) (i32.const 6)))))
         (call $add8 (local.get $o) (local.get $c00) (local.get $c01))
