@@ -17,12 +17,15 @@ const alias = { 'jsonc-parser': './node_modules/jsonc-parser/lib/esm/main.js' };
 // The product, matrix-vector and Gram kernels, WebAssembly text assembled here and embedded as
 // base64 (sidecar/linalg/gemm-kernel.ts, gemv-kernel.ts, gram-kernel.ts).
 const assembler = await wabt();
-const assemble = (name) => {
-  const wat = join(root, `sidecar/linalg/${name}.wat`);
+const assemble = (path) => {
+  const wat = join(root, 'sidecar', `${path}.wat`);
   const binary = assembler.parseWat(wat, readFileSync(wat, 'utf8'), { simd: true, threads: true }).toBinary({}).buffer;
   return JSON.stringify(Buffer.from(binary).toString('base64'));
 };
-const kernelDefine = { GEMM_KERNEL_WASM: assemble('gemm-kernel'), GEMV_KERNEL_WASM: assemble('gemv-kernel'), GRAM_KERNEL_WASM: assemble('gram-kernel') };
+const kernelDefine = {
+  GEMM_KERNEL_WASM: assemble('linalg/gemm-kernel'), GEMV_KERNEL_WASM: assemble('linalg/gemv-kernel'), GRAM_KERNEL_WASM: assemble('linalg/gram-kernel'),
+  ATTENTION_KERNEL_WASM: assemble('model/attention-kernel'),
+};
 const base = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', external, alias, logLevel: 'warning', define: kernelDefine };
 // The linear-algebra pool's worker program, embedded in every node bundle as source text (sidecar/linalg/pool.ts).
 const worker = await build({ ...base, entryPoints: [join(root, 'sidecar/linalg/pool-worker.ts')], write: false, minify: true });

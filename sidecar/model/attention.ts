@@ -1,6 +1,7 @@
 // Causal multi-head self-attention with grouped key/value heads (GQA), as pure tfjs ops.
 import * as tf from '@tensorflow/tfjs-core';
 import { applyRope } from './rope';
+import { hostAttentionApplies, hostCausalAttention } from './attention-host';
 
 export interface AttentionShape { batch: number; seqLen: number; heads: number; kvHeads: number; headDim: number }
 
@@ -39,6 +40,11 @@ function rowsOf(x: tf.Tensor2D): tf.Tensor[] {
  * in bench/compress.ts went from 17.9 to 8.4 s.
  */
 export function causalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionShape, rope?: { cos: tf.Tensor2D; sin: tf.Tensor2D }): tf.Tensor2D {
+  return hostAttentionApplies(s.headDim) ? hostCausalAttention(q, k, v, s, rope) : tfjsCausalAttention(q, k, v, s, rope);
+}
+
+/** causalAttention as tfjs ops: under a gradient tape, and on the backends that keep their own data. */
+export function tfjsCausalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionShape, rope?: { cos: tf.Tensor2D; sin: tf.Tensor2D }): tf.Tensor2D {
   return tf.tidy(() => {
     const { batch: B, seqLen: T, heads, kvHeads, headDim: hd } = s;
     const group = heads / kvHeads;

@@ -1,12 +1,14 @@
-// Attention as per-(window, kv head) 2-D products against a direct float64 computation, and its
-// gradients against tfjs's batched formulation, on the shapes where splitting is delicate: one
-// window, one kv head (MQA), GQA groups, plain multi-head.
+// Attention as per-(window, kv head) 2-D products and as the host kernel (attention-host.ts) against
+// a direct float64 computation, and its gradients against tfjs's batched formulation, on the shapes
+// where splitting is delicate: one window, one kv head (MQA), GQA groups, plain multi-head; for the
+// kernel also lengths that are not a multiple of its blocks of four rows, and no rope (GPT-2).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '../../../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { initBackend } from '../../../sidecar/tensor/backend';
-import { causalAttention, type AttentionShape } from '../../../sidecar/model/attention';
+import { causalAttention, tfjsCausalAttention, type AttentionShape } from '../../../sidecar/model/attention';
+import { hostAttentionApplies, hostCausalAttention } from '../../../sidecar/model/attention-host';
 import { applyRope, ropeTables } from '../../../sidecar/model/rope';
 import { prng } from '../../fixtures/checkpoints';
 
@@ -16,20 +18,25 @@ const SHAPES: AttentionShape[] = [
   { batch: 1, seqLen: 7, heads: 2, kvHeads: 1, headDim: 4 },
   { batch: 3, seqLen: 5, heads: 4, kvHeads: 2, headDim: 6 },
   { batch: 2, seqLen: 6, heads: 3, kvHeads: 3, headDim: 4 },
+  { batch: 2, seqLen: 13, heads: 4, kvHeads: 2, headDim: 8 },
+  { batch: 3, seqLen: 37, heads: 2, kvHeads: 1, headDim: 16 },
+  { batch: 1, seqLen: 8, heads: 3, kvHeads: 3, headDim: 8 },
 ];
 
 function random(rows: number, cols: number, rand: () => number): tf.Tensor2D {
   return tf.tensor2d(Float32Array.from({ length: rows * cols }, () => rand() * 2 - 1), [rows, cols]);
 }
 
-/** softmax(q kᵀ/√hd + causal mask) v per window and head, in float64, rotate-half rope applied first. */
-function direct(q: Float32Array, k: Float32Array, v: Float32Array, s: AttentionShape, cos: Float32Array, sin: Float32Array): Float64Array {
+/** softmax(q kᵀ/√hd + causal mask) v per window and head, in float64, rotate-half rope applied first
+ *  when its tables are given. */
+function direct(q: Float32Array, k: Float32Array, v: Float32Array, s: AttentionShape, cos?: Float32Array, sin?: Float32Array): Float64Array {
   const { batch: B, seqLen: T, heads, kvHeads, headDim: hd } = s;
   const out = new Float64Array(B * T * heads * hd);
   const rope = (x: Float32Array, width: number, row: number, col0: number) => {
     const h = hd / 2;
     const t = row % T;
     return Array.from({ length: hd }, (_, j) => {
+      if (!cos || !sin) return x[row * width + col0 + j];
       const rot = j < h ? -x[row * width + col0 + j + h] : x[row * width + col0 + j - h];
       return x[row * width + col0 + j] * cos[t * hd + j] + rot * sin[t * hd + j];
     });
@@ -58,7 +65,8 @@ function direct(q: Float32Array, k: Float32Array, v: Float32Array, s: AttentionS
 }
 
 /** The batched formulation (one rank-4 matMul per product) that causalAttention replaced. */
-function batched(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionShape, rope: { cos: tf.Tensor2D; sin: tf.Tensor2D }): tf.Tensor2D {
+function batched(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionShape, rope?: { cos: tf.Tensor2D; sin: tf.Tensor2D }): tf.Tensor2D {
+  if (!rope) throw new Error('batched: the gradient check runs with rope');
   const { batch: B, seqLen: T, heads, kvHeads, headDim: hd } = s;
   const group = heads / kvHeads;
   const split = (x: tf.Tensor2D, h: number) => tf.transpose(tf.reshape(x, [B, T, h, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
@@ -71,18 +79,35 @@ function batched(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionSha
   return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [B * T, heads * hd]) as tf.Tensor2D;
 }
 
+type Rope = { cos: tf.Tensor2D; sin: tf.Tensor2D };
+type Attention = (q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionShape, rope?: Rope) => tf.Tensor2D;
+
+/** f's output against the direct computation, entry by entry to 1e-5. */
+function assertDirect(f: Attention, q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionShape, rope: Rope | undefined, label: string): void {
+  const got = f(q, k, v, s, rope);
+  const want = direct(q.dataSync() as Float32Array, k.dataSync() as Float32Array, v.dataSync() as Float32Array, s,
+    rope?.cos.dataSync() as Float32Array | undefined, rope?.sin.dataSync() as Float32Array | undefined);
+  assert.deepEqual(got.shape, [s.batch * s.seqLen, s.heads * s.headDim]);
+  got.dataSync().forEach((x, i) => assert.ok(Math.abs(x - want[i]) <= 1e-5, `${label} output ${i}: ${x} vs ${want[i]}`));
+  got.dispose();
+}
+
 for (const s of SHAPES) {
-  const label = `${s.batch} window(s) × ${s.seqLen}, ${s.heads} heads / ${s.kvHeads} kv heads`;
+  const label = `${s.batch} window(s) × ${s.seqLen}, ${s.heads} heads / ${s.kvHeads} kv heads, head dim ${s.headDim}`;
   test(`attention, ${label}: matches the direct computation to 1e-5, and the batched form's gradients to 1e-5`, () => {
-    const rand = prng(s.batch * 100 + s.heads);
+    const rand = prng(s.batch * 100 + s.heads + s.headDim);
     const [q, k, v] = [s.heads, s.kvHeads, s.kvHeads].map((h) => random(s.batch * s.seqLen, h * s.headDim, rand));
     const rope = ropeTables(s.seqLen, s.headDim, 10000, 64);
-    const got = causalAttention(q, k, v, s, rope);
-    const want = direct(q.dataSync() as Float32Array, k.dataSync() as Float32Array, v.dataSync() as Float32Array, s, rope.cos.dataSync() as Float32Array, rope.sin.dataSync() as Float32Array);
-    got.dataSync().forEach((x, i) => assert.ok(Math.abs(x - want[i]) <= 1e-5, `output ${i}: ${x} vs ${want[i]}`));
+    // The host kernel where it applies (head dims of multiples of 8, no tape), tfjs's ops everywhere.
+    assert.equal(hostAttentionApplies(s.headDim), s.headDim % 8 === 0);
+    const ways: [string, Attention][] = [['causalAttention', causalAttention], ['tfjs ops', tfjsCausalAttention]];
+    if (s.headDim % 8 === 0) ways.push(['host kernel', hostCausalAttention]);
+    for (const [name, f] of ways) {
+      assertDirect(f, q, k, v, s, rope, `${name} with rope`);
+      assertDirect(f, q, k, v, s, undefined, `${name} without rope`);
+    }
     // A loss that weighs every output differently, so each gradient entry is exercised.
     const weights = random(s.batch * s.seqLen, s.heads * s.headDim, rand);
-    type Attention = (q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionShape, rope: { cos: tf.Tensor2D; sin: tf.Tensor2D }) => tf.Tensor2D;
     const loss = (f: Attention) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D, s, rope), weights));
     const ours = tf.grads(loss(causalAttention))([q, k, v]);
     const theirs = tf.grads(loss(batched))([q, k, v]);
@@ -90,6 +115,6 @@ for (const s of SHAPES) {
       const ref = theirs[j].dataSync();
       g.dataSync().forEach((x, i) => assert.ok(Math.abs(x - ref[i]) <= 1e-5 * Math.max(1, Math.abs(ref[i])), `gradient ${j}[${i}]: ${x} vs ${ref[i]}`));
     });
-    tf.dispose([q, k, v, rope.cos, rope.sin, got, weights, ...ours, ...theirs]);
+    tf.dispose([q, k, v, rope.cos, rope.sin, weights, ...ours, ...theirs]);
   });
 }

@@ -1,0 +1,90 @@
+// Causal attention on the host for the passes that take no gradient (compression's calibration
+// passes, evaluation) on the backends whose tensors live in this process (wasm, cpu): one
+// WebAssembly SIMD kernel a (window, head) (attention-kernel.wat, embedded as base64 in
+// ATTENTION_KERNEL_WASM) does the scores on the causal triangle only, the softmax and the product
+// with the values; rope and 1/√hd are applied as the heads are packed. As tfjs ops the attention was
+// a third of a layer's forward on the reference model (24 of 62 ms for 8 windows × 256 tokens: the
+// scores' scale and mask, the softmax, 32 small products a side, the rotations and the stacking).
+// One thread: the engine's other threads have their own work meanwhile.
+import * as tf from '@tensorflow/tfjs-core';
+import { growingKernel } from '../linalg/wasm-kernel';
+import { floatTensor, readFloats } from '../tensor/host-data';
+import type { AttentionShape } from './attention';
+
+declare const ATTENTION_KERNEL_WASM: string;
+
+interface Kernel {
+  rope(x: number, rows: number, heads: number, dp: number, T: number, cos: number, sin: number, mul: number): void;
+  scale(x: number, count: number, mul: number): void;
+  transpose(k: number, ldk: number, rows: number, dp: number, kt: number, tp: number): void;
+  scores(q: number, ldq: number, kt: number, s: number, rows: number, tp: number, dp: number): void;
+  softmax(s: number, rows: number, tp: number, z: number): void;
+  values(s: number, v: number, ldv: number, o: number, ldo: number, z: number, rows: number, tp: number, dp: number): void;
+}
+
+const load = growingKernel<Kernel>(ATTENTION_KERNEL_WASM);
+
+const roundUp = (x: number, k: number) => Math.ceil(x / k) * k;
+
+/** Whether causalAttention runs here: no gradient is being recorded, the tensors' data is this
+ *  process's memory (on tfjs-node it stays with TensorFlow's kernels, maybe on a GPU), and the head
+ *  dimension is a multiple of 8 (the kernel's column blocks; every Llama-like model's is). */
+export function hostAttentionApplies(headDim: number): boolean {
+  const backend = tf.getBackend();
+  return headDim % 8 === 0 && (backend === 'wasm' || backend === 'cpu') && !tf.engine().isTapeOn();
+}
+
+/**
+ * causalAttention's result (attention.ts) computed by the host kernel. q, k and v are copied into
+ * the kernel's memory as they are (rows of all heads); rope (and 1/√hd for q) is applied there in
+ * place, and each (window, head) reads its rows in place: a window's last block of four rows may
+ * run into the next window's rows (or, for the last window, zeroed rows past the end), whose scores
+ * and outputs are discarded or overwritten, and whose probabilities for the real rows are 0.
+ */
+export function hostCausalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionShape, rope?: { cos: tf.Tensor2D; sin: tf.Tensor2D }): tf.Tensor2D {
+  const { batch: B, seqLen: T, heads, kvHeads, headDim: D } = s;
+  const group = heads / kvHeads;
+  const R = roundUp(T, 4);
+  const TP = roundUp(R, 8);
+  const qw = heads * D;
+  const kw = kvHeads * D;
+  const slack = R - T;
+  // Offsets in floats: q, k, v and the output as whole tensors (q, v and the output with slack rows),
+  // cos and sin (T × D), one key head transposed (D × TP), one head's scores (R × TP) and 1/Σ (R).
+  const at = { q: 0, k: 0, v: 0, o: 0, cos: 0, sin: 0, kt: 0, s: 0, z: 0, end: 0 };
+  const sizes: [keyof typeof at, number][] = [['q', (B * T + slack) * qw], ['k', B * T * kw], ['v', (B * T + slack) * kw], ['o', (B * T + slack) * qw],
+    ['cos', T * D], ['sin', T * D], ['kt', D * TP], ['s', R * TP], ['z', R]];
+  let next = 0;
+  for (const [name, n] of sizes) {
+    at[name] = next;
+    next += roundUp(n, 4);
+  }
+  at.end = next;
+  const { exports: kernel, buffer } = load(4 * at.end);
+  const mem = new Float32Array(buffer, 0, at.end);
+  // Slack rows and the transposed head's padding columns must be finite: zero.
+  mem.fill(0);
+  readFloats(q, mem, at.q);
+  readFloats(k, mem, at.k);
+  readFloats(v, mem, at.v);
+  const scale = 1 / Math.sqrt(D);
+  if (rope) {
+    readFloats(rope.cos, mem, at.cos);
+    readFloats(rope.sin, mem, at.sin);
+    kernel.rope(4 * at.q, B * T, heads, D, T, 4 * at.cos, 4 * at.sin, scale);
+    kernel.rope(4 * at.k, B * T, kvHeads, D, T, 4 * at.cos, 4 * at.sin, 1);
+  } else {
+    kernel.scale(4 * at.q, B * T * qw, scale);
+  }
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < kvHeads; g++) {
+      kernel.transpose(4 * (at.k + b * T * kw + g * D), 4 * kw, T, D, 4 * at.kt, TP);
+      for (let h = g * group; h < (g + 1) * group; h++) {
+        kernel.scores(4 * (at.q + b * T * qw + h * D), 4 * qw, 4 * at.kt, 4 * at.s, R, TP, D);
+        kernel.softmax(4 * at.s, R, TP, 4 * at.z);
+        kernel.values(4 * at.s, 4 * (at.v + b * T * kw + g * D), 4 * kw, 4 * (at.o + b * T * qw + h * D), 4 * qw, 4 * at.z, R, TP, D);
+      }
+    }
+  }
+  return floatTensor(mem.subarray(at.o, at.o + B * T * qw), [B * T, qw]) as tf.Tensor2D;
+}

@@ -1,0 +1,32 @@
+// A float32 tensor's data copied to or from host memory in one copy. On the wasm backend the data
+// lies in the WebAssembly heap: dataSync would first copy it into a new buffer (tfjs-wasm's
+// readSync slices the heap), and tf.tensor(values) keeps the values in JavaScript until first use;
+// here the heap is read and written in place. Other backends go through dataSync and tf.tensor.
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+const wasmBackend = (): BackendWasm | undefined => (tf.getBackend() === 'wasm' ? (tf.backend() as BackendWasm) : undefined);
+
+/** The heap's floats of a wasm tensor (a view: valid until the heap next grows). */
+function heapFloats(backend: BackendWasm, dataId: object, length: number): Float32Array {
+  const heap = (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8;
+  return new Float32Array(heap.buffer, heap.byteOffset + backend.getMemoryOffset(dataId), length);
+}
+
+/** dst[offset..] = t's values (t float32). */
+export function readFloats(t: tf.Tensor, dst: Float32Array, offset = 0): void {
+  if (t.dtype !== 'float32') throw new Error(`readFloats: a ${t.dtype} tensor`);
+  const backend = wasmBackend();
+  dst.set(backend ? heapFloats(backend, t.dataId, t.size) : (t.dataSync() as Float32Array), offset);
+}
+
+/** A new float32 tensor of this shape holding src's values. */
+export function floatTensor(src: Float32Array, shape: number[]): tf.Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (src.length !== size) throw new Error(`floatTensor: ${src.length} values for shape [${shape.join(', ')}]`);
+  const backend = wasmBackend();
+  if (!backend) return tf.tensor(src.slice(), shape, 'float32');
+  const t = tf.engine().makeTensorFromTensorInfo(backend.makeOutput(shape, 'float32'), backend);
+  heapFloats(backend, t.dataId, size).set(src);
+  return t;
+}
