@@ -1,4 +1,5 @@
-// Causal multi-head self-attention with grouped key/value heads (GQA), as pure tfjs ops.
+// Causal multi-head self-attention with grouped key/value heads (GQA): as tfjs ops (differentiable,
+// any backend), or by the host kernel (attention-host.ts) where no gradient is taken on wasm or cpu.
 import * as tf from '@tensorflow/tfjs-core';
 import { applyRope } from './rope';
 import { hostAttentionApplies, hostCausalAttention } from './attention-host';
@@ -31,19 +32,21 @@ function rowsOf(x: tf.Tensor2D): tf.Tensor[] {
 }
 
 /**
- * q [B·T, heads·hd], k and v [B·T, kvHeads·hd] → [B·T, heads·hd]. Query heads are grouped by the
- * key/value head they share (head h uses kv head ⌊h / group⌋, as repeat_kv in transformers), which
- * lets one reshape do GQA without copying k and v per query head.
- * Each (window, kv head) pair runs as its own 2-D matMul: tfjs-wasm sends 2-D products to XNNPACK
- * but runs batched ones (rank > 2) in a naive kernel. On the reference model's shapes (8 windows ×
- * 256 tokens, 8 heads, 4 kv heads) the attention is 3–4× faster so, and SVD-LLM's forward passes
- * in bench/compress.ts went from 17.9 to 8.4 s.
+ * q [B·T, heads·hd], k and v [B·T, kvHeads·hd] → [B·T, heads·hd], rope applied to q and k first when
+ * its tables are given. Query head h uses kv head ⌊h / group⌋, as repeat_kv in transformers.
  */
 export function causalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionShape, rope?: { cos: tf.Tensor2D; sin: tf.Tensor2D }): tf.Tensor2D {
   return hostAttentionApplies(s.headDim) ? hostCausalAttention(q, k, v, s, rope) : tfjsCausalAttention(q, k, v, s, rope);
 }
 
-/** causalAttention as tfjs ops: under a gradient tape, and on the backends that keep their own data. */
+/**
+ * causalAttention as tfjs ops. Query heads are grouped by the key/value head they share, which lets
+ * one reshape do GQA without copying k and v per query head.
+ * Each (window, kv head) pair runs as its own 2-D matMul: tfjs-wasm sends 2-D products to XNNPACK
+ * but runs batched ones (rank > 2) in a naive kernel. On the reference model's shapes (8 windows ×
+ * 256 tokens, 8 heads, 4 kv heads) the attention is 3–4× faster so, and SVD-LLM's forward passes
+ * in bench/compress.ts went from 17.9 to 8.4 s.
+ */
 export function tfjsCausalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionShape, rope?: { cos: tf.Tensor2D; sin: tf.Tensor2D }): tf.Tensor2D {
   return tf.tidy(() => {
     const { batch: B, seqLen: T, heads, kvHeads, headDim: hd } = s;
