@@ -11,6 +11,7 @@
 // widths 256 and 688).
 import * as tf from '@tensorflow/tfjs-core';
 import { addGram } from '../linalg/gram-kernel';
+import { floatsNow } from '../tensor/host-data';
 
 export type Accumulation = 'float64' | 'float32';
 
@@ -56,9 +57,9 @@ export class GramCollector {
     if (this.read) throw new Error('Gram collector: inputs added after its result was read');
     this.count += n;
     if (this.host) {
-      const v = x.dataSync();
-      if (!(v instanceof Float32Array)) throw new Error(`Gram collector given ${x.dtype} inputs, not float32`);
-      return addGram(v, n, d, this.sum64!);
+      if (x.dtype !== 'float32') throw new Error(`Gram collector given ${x.dtype} inputs, not float32`);
+      // Read in place (addGram runs no tfjs operation): no copy of the batch per call.
+      return addGram(floatsNow(x), n, d, this.sum64!);
     }
     for (let r = 0; r < n; r += this.chunkRows) {
       const rows = Math.min(this.chunkRows, n - r);

@@ -13,11 +13,18 @@ function heapFloats(backend: BackendWasm, dataId: object, length: number): Float
   return new Float32Array(heap.buffer, heap.byteOffset + backend.getMemoryOffset(dataId), length);
 }
 
+/** t's values (t float32) without a copy where they lie in the wasm heap: a view that is valid
+ *  only until the next tfjs operation (which may grow the heap, or reuse t's memory once t is
+ *  disposed); read it at once. Elsewhere dataSync's array. */
+export function floatsNow(t: tf.Tensor): Float32Array {
+  if (t.dtype !== 'float32') throw new Error(`host data: a ${t.dtype} tensor, not float32`);
+  const backend = wasmBackend();
+  return backend ? heapFloats(backend, t.dataId, t.size) : (t.dataSync() as Float32Array);
+}
+
 /** dst[offset..] = t's values (t float32). */
 export function readFloats(t: tf.Tensor, dst: Float32Array, offset = 0): void {
-  if (t.dtype !== 'float32') throw new Error(`readFloats: a ${t.dtype} tensor`);
-  const backend = wasmBackend();
-  dst.set(backend ? heapFloats(backend, t.dataId, t.size) : (t.dataSync() as Float32Array), offset);
+  dst.set(floatsNow(t), offset);
 }
 
 /** A new float32 tensor of this shape holding src's values. */

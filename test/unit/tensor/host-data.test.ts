@@ -27,7 +27,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
     assert.deepEqual(Array.from(dst.subarray(0, 3)), [-5, 3, 11]);
     assert.throws(() => floatTensor(new Float32Array(5), [2, 3]), /5 values for shape \[2, 3\]/);
     const ints = tf.tensor1d([1], 'int32');
-    assert.throws(() => readFloats(ints, dst), /int32/);
+    assert.throws(() => readFloats(ints, dst), /int32 tensor, not float32/);
     tf.dispose([t, r, p, ints]);
     assert.equal(tf.memory().numTensors, before);
   });
