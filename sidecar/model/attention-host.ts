@@ -62,8 +62,11 @@ export function hostCausalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor
   at.end = next;
   const { exports: kernel, buffer } = load(4 * at.end);
   const mem = new Float32Array(buffer, 0, at.end);
-  // Slack rows and the transposed head's padding columns must be finite: zero.
-  mem.fill(0);
+  // The slack rows and the transposed head's padding columns are read, so they must be finite:
+  // zero. Everything else read is written first.
+  mem.fill(0, at.q + B * T * qw, at.q + (B * T + slack) * qw);
+  mem.fill(0, at.v + B * T * kw, at.v + (B * T + slack) * kw);
+  mem.fill(0, at.kt, at.kt + D * TP);
   readFloats(q, mem, at.q);
   readFloats(k, mem, at.k);
   readFloats(v, mem, at.v);
