@@ -2,10 +2,12 @@
 // passes, evaluation) on the backends whose tensors live in this process (wasm, cpu): one
 // WebAssembly SIMD kernel a (window, head) (attention-kernel.wat, embedded as base64 in
 // ATTENTION_KERNEL_WASM) does the scores on the causal triangle only, the softmax and the product
-// with the values; rope and 1/√hd are applied as the heads are packed. As tfjs ops the attention was
-// a third of a layer's forward on the reference model (24 of 62 ms for 8 windows × 256 tokens: the
-// scores' scale and mask, the softmax, 32 small products a side, the rotations and the stacking).
-// One thread: the engine's other threads have their own work meanwhile.
+// with the values; rope and 1/√hd are applied first to the kernel's copies of q and k. As tfjs ops
+// the attention was a third of a layer's forward on the reference model (24 of 62 ms for 8 windows
+// × 256 tokens: the scores' scale and mask, the softmax, 32 small products a side, the rotations
+// and the stacking). One thread: the engine's other threads have their own work meanwhile. The
+// kernel's memory holds q, k, v and the output of the batch (6 MB for that batch) and stays with
+// the thread, at the largest size asked for.
 import * as tf from '@tensorflow/tfjs-core';
 import { growingKernel } from '../linalg/wasm-kernel';
 import { floatTensor, readFloats } from '../tensor/host-data';
