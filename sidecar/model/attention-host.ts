@@ -51,19 +51,21 @@ export function hostCausalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor
   const qw = heads * D;
   const kw = kvHeads * D;
   const slack = R - T;
-  // Offsets in floats: q, k, v and the output as whole tensors (q, v and the output with slack rows),
-  // cos and sin (T × D), one key head transposed (D × TP), one head's scores (R × TP) and 1/Σ (R).
-  const at = { q: 0, k: 0, v: 0, o: 0, cos: 0, sin: 0, kt: 0, s: 0, z: 0, end: 0 };
-  const sizes: [keyof typeof at, number][] = [['q', (B * T + slack) * qw], ['k', B * T * kw], ['v', (B * T + slack) * kw], ['o', (B * T + slack) * qw],
-    ['cos', T * D], ['sin', T * D], ['kt', D * TP], ['s', R * TP], ['z', R]];
-  let next = 0;
-  for (const [name, n] of sizes) {
-    at[name] = next;
-    next += roundUp(n, 4);
-  }
-  at.end = next;
-  const { exports: kernel, buffer } = load(4 * at.end);
-  const mem = new Float32Array(buffer, 0, at.end);
+  // Offsets in floats, each array 16-byte aligned: q, k, v and the output as whole tensors (q, v and
+  // the output with slack rows), cos and sin (T × D), one key head transposed (D × TP), one head's
+  // scores (R × TP) and 1/Σ (R).
+  let end = 0;
+  const take = (n: number) => {
+    const at = end;
+    end += roundUp(n, 4);
+    return at;
+  };
+  const at = {
+    q: take((B * T + slack) * qw), k: take(B * T * kw), v: take((B * T + slack) * kw), o: take((B * T + slack) * qw),
+    cos: take(T * D), sin: take(T * D), kt: take(D * TP), s: take(R * TP), z: take(R),
+  };
+  const { exports: kernel, buffer } = load(4 * end);
+  const mem = new Float32Array(buffer, 0, end);
   // The slack rows and the transposed head's padding columns are read, so they must be finite:
   // zero. Everything else read is written first.
   mem.fill(0, at.q + B * T * qw, at.q + (B * T + slack) * qw);
