@@ -1,15 +1,16 @@
 // Finer phases of a compress() run than its report's (load, calibrate, factorize, write), without
 // touching the method: the bench wraps the shared objects the method calls through (GramCollector,
 // the calibration paths' prototypes) with timers, each phase getting its self time (a forward's
-// time excludes its Gram hooks'). Approximate since SVD-LLM overlaps its work: the linear algebra
-// runs on the worker pool during the forward passes (so it is not wrapped, and the bench reports
-// the rest of the factorize phase as time spent waiting on it), and the next layer's whitening
-// pass interleaves with the update path's batches, so each of those two forward phases also
-// counts some of the other's.
+// time excludes its Gram hooks'). Approximate since SVD-LLM overlaps its work: the linear algebra,
+// and most Gram products, run on the worker pool during the forward passes (so they are not
+// wrapped: the Gram phase is this thread's share, copying batches for the pool and the products
+// it keeps; the bench reports the rest of the factorize phase as time spent waiting on the pool),
+// and the next layer's whitening pass interleaves with the update path's batches, so each of those
+// two forward phases also counts some of the other's.
 import { GramCollector } from '../sidecar/stats/gram';
 import { HiddenStates, OriginalPath } from '../sidecar/methods/calibration';
 
-export type ProbePhase = 'read layer weights' | 'forward (whitening path)' | 'forward (update path)' | 'statistics (Gram)';
+export type ProbePhase = 'read layer weights' | 'forward (whitening path)' | 'forward (update path)' | 'statistics (Gram), this thread';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -21,7 +22,7 @@ export class PhaseProbe {
   private original = 0;
 
   constructor() {
-    this.wrap(GramCollector.prototype, 'add', () => 'statistics (Gram)');
+    this.wrap(GramCollector.prototype, 'add', () => 'statistics (Gram), this thread');
     // through() reads the layer, then runs it with HiddenStates.run: that run is the whitening path.
     this.wrap(OriginalPath.prototype, 'through', () => 'read layer weights', true);
     this.wrap(HiddenStates.prototype, 'run', () => (this.original ? 'forward (whitening path)' : 'forward (update path)'));

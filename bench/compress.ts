@@ -88,7 +88,7 @@ async function child(work: string): Promise<Ours> {
   const phases = outcome.report.phases.flatMap((p) => {
     if (p.name !== 'factorize') return [p];
     const seen = fine.reduce((a, f) => a + f.seconds, 0);
-    return [...fine, { name: 'rest of factorize: waiting on the pool (Cholesky, SVD, update)', seconds: p.seconds - seen }];
+    return [...fine, { name: 'rest of factorize: waiting on the pool (Gram, Cholesky, SVD, update)', seconds: p.seconds - seen }];
   });
   return { backend: backend.name, seconds: outcome.seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMiB: peak, baseRssMiB, evalSeconds, perplexity: r.perplexity, parameters: outcome.parameters_after, phases };
 }

@@ -1,7 +1,9 @@
 // A calibration batch's float64 Gram (sidecar/stats/gram.ts) with its products on the tensor
-// backend (tfjs's float32 matMul in chunks of 2048 rows, on all its threads) and on the host kernel
-// (sidecar/linalg/gram-kernel.ts, one thread), at the reference model's input widths, with each
-// one's largest error against a float64 sum. Time per batch, fastest of the repeats.
+// backend (tfjs's float32 matMul in chunks of 2048 rows, on all its threads), on the host kernel
+// (sidecar/linalg/gram-kernel.ts, this thread) and on the host kernel on a pool worker (the batch
+// copied there, the products sent back), at the reference model's input widths, with each one's
+// largest error against a float64 sum. Time per batch until its result is read, fastest of the
+// repeats; the pool's time is the calling thread's wait, which it can spend on other work.
 //   node out/bench/gram.js [--rows 2048] [--repeat 20]
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../sidecar/tensor/backend';
@@ -23,7 +25,7 @@ async function main() {
   const rows = flag('rows', 2048);
   const repeat = flag('repeat', 20);
   console.log(`backend ${backend.name}${backend.threads ? `, ${backend.threads} threads` : ''}; ${rows} rows a batch, fastest of ${repeat}`);
-  console.log('width | backend ms | host ms | backend / host | largest error / largest entry: backend, host');
+  console.log('width | backend ms | host ms | pool ms | backend / host | largest error / largest entry: backend, host, pool');
   for (const dim of [256, 688]) {
     const data = gaussianRows(rows, dim, dim);
     const x = tf.tensor2d(data, [rows, dim]);
@@ -35,15 +37,15 @@ async function main() {
       }
     }
     const scale = exact.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    const run = (products: GramProducts) => {
+    const run = async (products: GramProducts) => {
       let best = Infinity;
       for (let r = 0; r < repeat; r++) {
         const g = new GramCollector(dim, { products });
         const t0 = performance.now();
         g.add(x);
+        const got = await g.result();
         best = Math.min(best, performance.now() - t0);
         if (r === repeat - 1) {
-          const got = g.result();
           let err = 0;
           for (let i = 0; i < dim; i++) for (let j = i; j < dim; j++) err = Math.max(err, Math.abs(got[i * dim + j] - exact[i * dim + j]));
           return { ms: best, err: err / scale };
@@ -51,10 +53,14 @@ async function main() {
       }
       throw new Error('unreachable');
     };
-    const b = run('backend');
-    const h = run('host');
-    console.log(`${dim} | ${b.ms.toFixed(2)} | ${h.ms.toFixed(2)} | ${(b.ms / h.ms).toFixed(2)} | ${b.err.toExponential(1)}, ${h.err.toExponential(1)}`);
+    const b = await run('backend');
+    const h = await run('host');
+    const p = await run('pool');
+    console.log(`${dim} | ${b.ms.toFixed(2)} | ${h.ms.toFixed(2)} | ${p.ms.toFixed(2)} | ${(b.ms / h.ms).toFixed(2)} | ${b.err.toExponential(1)}, ${h.err.toExponential(1)}, ${p.err.toExponential(1)}`);
     x.dispose();
   }
 }
-void main();
+main().then(() => process.exit(0), (e) => {
+  console.error(e);
+  process.exit(1);
+});

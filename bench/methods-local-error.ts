@@ -54,7 +54,7 @@ async function main() {
       const r = rankForRatio(w.rows, w.cols, ratio);
       const mean = stats.meanAbs(spec.input)!.result();
       const g = stats.gram(spec.input)!;
-      const S = (await la.cholesky(matrix(g.dim, g.dim, g.result()))).l;
+      const S = (await la.cholesky(matrix(g.dim, g.dim, await g.result()))).l;
       const X = held.get(spec.input)!;
       const err = (u: Matrix, v: Matrix) => {
         const d = matmul(u, v);

@@ -65,7 +65,7 @@ async function inputGram(dir: string, i: number, site: Parameters<InputStats['gr
     onLayer(i);
     disposeLayer(await path.through(i, { onInput: stats.onInput, signal: job.signal }));
     const g = stats.gram(site)!;
-    return matrix(g.dim, g.dim, g.result());
+    return matrix(g.dim, g.dim, await g.result());
   } finally {
     stats.dispose();
     path?.dispose();

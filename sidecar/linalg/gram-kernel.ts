@@ -36,3 +36,11 @@ export function addGram(x: Float32Array, rows: number, dim: number, sum: Float64
     for (let j = i, s = i * dim, o = i * wide; j < dim; j++) sum[s + j] += g[o + j];
   }
 }
+
+/** XᵀX's upper triangle and diagonal as a new dim × dim array (zeros below): a batch's share of a
+ *  Gram, computed where the sum is not (a pool worker, stats/gram.ts). */
+export function gramUpper(x: Float32Array, rows: number, dim: number): Float64Array {
+  const g = new Float64Array(dim * dim);
+  addGram(x, rows, dim, g);
+  return g;
+}

@@ -1,18 +1,21 @@
 // The operations the linear-algebra pool runs (pool.ts), as plain data in and out so that they
 // cross threads: a worker (pool-worker.ts) and the calling thread (when no worker is left) run
 // them through runOp alike, so a result never depends on where it was computed.
-import { isLowerTriangular, matmul, matmulLower, type Matrix } from './matrix';
+import { isLowerTriangular, matmul, matmulLower, matrix, type Matrix } from './matrix';
 import { svdPortable, type SvdParts } from './svd';
 import { choleskyShifted } from './cholesky';
 import { solveTri, type TriOptions } from './triangular';
 import { refitLeft } from './least-squares';
+import { gramUpper } from './gram-kernel';
 
 export type Op =
   | { op: 'svd'; a: Matrix; vectors: boolean; full: boolean; top?: number; threads?: number }
   | { op: 'cholesky'; a: Matrix; eps?: number; maxAttempts?: number }
   | { op: 'solve'; t: Matrix; b: Matrix; o: TriOptions }
   | { op: 'svdOfProduct'; a: Matrix; b: Matrix; top?: number; threads?: number }
-  | { op: 'refitLeft'; w: Matrix; b: Matrix; g: Matrix; eps?: number; maxAttempts?: number };
+  | { op: 'refitLeft'; w: Matrix; b: Matrix; g: Matrix; eps?: number; maxAttempts?: number }
+  /** XᵀX of x (rows × dim float32, row-major): its upper triangle and diagonal. */
+  | { op: 'gram'; x: Float32Array; rows: number; dim: number };
 
 /** logs: the Cholesky shifts' log lines, replayed by the caller. */
 export interface CholeskyParts { l: Matrix; shift: number; attempts: number; logs: string[] }
@@ -27,6 +30,7 @@ export function opWork(o: Op): number {
     case 'solve': return o.t.rows * o.t.rows * (o.o.side === 'right' ? o.b.rows : o.b.cols);
     case 'svdOfProduct': return o.a.rows * o.a.cols * o.b.cols + o.a.rows * o.b.cols * Math.min(o.a.rows, o.b.cols);
     case 'refitLeft': return o.b.rows * o.g.rows * (o.g.rows + o.b.rows + o.w.rows);
+    case 'gram': return o.rows * o.dim * o.dim / 2;
   }
 }
 
@@ -43,6 +47,7 @@ export function runOp(o: Op): OpResult {
       const logs: string[] = [];
       return { u: refitLeft(o.w, o.b, o.g, { eps: o.eps, maxAttempts: o.maxAttempts, log: (m) => logs.push(m) }), logs };
     }
+    case 'gram': return matrix(o.dim, o.dim, gramUpper(o.x, o.rows, o.dim));
   }
 }
 

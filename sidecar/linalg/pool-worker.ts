@@ -2,18 +2,24 @@
 // load). The build bundles it on its own and embeds the bundle in every other one as
 // POOL_WORKER_SOURCE, so a worker loads the portable linear algebra only, not the engine and tfjs
 // (a worker with a 256 × 688 SVD job held about 25 MiB of resident memory, measured).
-// It waits on a shared counter (Atomics.wait) and takes jobs with receiveMessageOnPort: no event
-// loop is needed, and an idle worker uses no CPU.
+// Every job is posted to every worker, and a worker takes one by claiming it in shared memory: a
+// worker that finishes a job starts the next at once, without waiting for the posting thread's
+// event loop (which runs the forward passes in long synchronous stretches) to hand it one. It
+// waits on the shared count of jobs posted (Atomics.wait) and reads them with
+// receiveMessageOnPort: no event loop is needed, and an idle worker uses no CPU.
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { resultBuffers, runOp, type Op, type OpResult } from './pool-ops';
 import { neverParkLanes, serveHelper, type HelperData } from './lanes';
+import { BUSY, claim, isOpen, LIVE, POSTED } from './pool-claims';
 
-export interface Job { id: number; op: Op }
+/** work: opWork(op), the largest open job is taken first. */
+export interface Job { id: number; op: Op; work: number }
 export type Reply = { ready: true } | { id: number; result: OpResult } | { id: number; error: string };
-/** source: this program, for the helper lanes a large SVD starts (lanes.ts). */
-export interface Channel { port: MessagePort; signal: Int32Array; source: string }
+/** ctrl: the pool's shared control words (pool-claims.ts); index: this worker's; source: this program, for
+ *  the helper lanes a large SVD starts (lanes.ts). */
+export interface Channel { port: MessagePort; ctrl: Int32Array; index: number; source: string }
 
 // A job's inputs, work arrays and results are large and short-lived, and V8 collects them late:
 // with no collection of our own, bench/scaling's peak at width 256 was 57–66 MiB higher (two
@@ -29,25 +35,51 @@ setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 const GC_EXTERNAL_BYTES = 32 * 2 ** 20;
 
-function serve({ port, signal }: Channel): never {
+/** The largest open job of those received, claimed; the ones others took are dropped. */
+function next(held: Job[], ctrl: Int32Array, me: number): Job | undefined {
+  for (;;) {
+    let best = -1;
+    for (let i = held.length - 1; i >= 0; i--) {
+      if (!isOpen(ctrl, held[i].id)) held.splice(i, 1);
+    }
+    for (let i = 0; i < held.length; i++) if (best < 0 || held[i].work > held[best].work) best = i;
+    if (best < 0) return undefined;
+    const [job] = held.splice(best, 1);
+    if (claim(ctrl, job, me)) return job;
+  }
+}
+
+function serve({ port, ctrl, index }: Channel): never {
   // A job's helper lanes end with it: parked in both workers between the jobs of a layer, they
   // raised bench/scaling's peak at width 512 (4 and 16 layers) from 409 and 440 MiB above start
   // to 458 and 546 (one run each).
   neverParkLanes();
   port.postMessage({ ready: true } satisfies Reply);
+  const held: Job[] = [];
   for (;;) {
-    Atomics.wait(signal, 0, 0);
-    Atomics.store(signal, 0, 0);
-    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
-      const job = m.message as Job;
-      try {
-        const result = runOp(job.op);
-        port.postMessage({ id: job.id, result } satisfies Reply, resultBuffers(result));
-      } catch (e) {
-        port.postMessage({ id: job.id, error: (e as Error).message } satisfies Reply);
-      }
-      if (getHeapStatistics().external_memory > GC_EXTERNAL_BYTES) collect();
+    const posted = Atomics.load(ctrl, POSTED);
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) held.push(m.message as Job);
+    const job = next(held, ctrl, -(index + 1));
+    if (!job) {
+      Atomics.wait(ctrl, POSTED, posted);
+      continue;
     }
+    const busy = Atomics.add(ctrl, BUSY, 1) + 1;
+    try {
+      // The last open job may use the idle workers' share of the cores: an SVD then splits its
+      // stages over that many threads (lanes.ts), e.g. the one Llama-size matrix a budget lets run.
+      const op = job.op;
+      if ((op.op === 'svd' || op.op === 'svdOfProduct') && !held.some((j) => isOpen(ctrl, j.id))) {
+        op.threads = 1 + Math.max(0, Atomics.load(ctrl, LIVE) - busy);
+      }
+      const result = runOp(op);
+      port.postMessage({ id: job.id, result } satisfies Reply, resultBuffers(result));
+    } catch (e) {
+      port.postMessage({ id: job.id, error: (e as Error).message } satisfies Reply);
+    } finally {
+      Atomics.sub(ctrl, BUSY, 1);
+    }
+    if (getHeapStatistics().external_memory > GC_EXTERNAL_BYTES) collect();
   }
 }
 

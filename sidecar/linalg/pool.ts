@@ -5,10 +5,16 @@
 // whichever bundle is running. A worker that fails or never reports ready is dropped, and with no
 // workers left jobs run on the calling thread, so the pool is never less available than the
 // kernels themselves.
+// Jobs are posted to every worker and taken by claiming them in shared memory (pool-claims.ts), so
+// a worker goes from one job to the next on its own. Handed out from this thread's event loop
+// instead, a job waited for the forward pass running here to yield: on bench/compress the workers
+// sat 5.0 s idle that way over a 5 s compression (the replies came on average 57 ms late).
 import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { opWork, runOp, type Op, type OpResult } from './pool-ops';
+import { CLAIM_SLOTS, CONTROL_WORDS, LIVE, POSTED, TAKEN_HERE, claim, open, taker } from './pool-claims';
 import type { Channel, Job, Reply } from './pool-worker';
+import type { Matrix } from './matrix';
 
 /** The bundled pool-worker.ts (scripts/build.mjs). */
 declare const POOL_WORKER_SOURCE: string;
@@ -18,20 +24,18 @@ export const POOL_SIZE = Math.min(4, availableParallelism());
 /** How long a new worker may take to load and report ready. */
 const READY_MS = 10_000;
 
-interface Pending { job: Job; work: number; resolve: (r: OpResult) => void; reject: (e: Error) => void }
+interface Pending { job: Job; resolve: (r: OpResult) => void; reject: (e: Error) => void }
 
 class PoolWorker {
   ready = false;
-  current?: Pending;
-  private readonly signal = new Int32Array(new SharedArrayBuffer(4));
   private readonly port: MessagePort;
   private readonly worker: Worker;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(onReply: (w: PoolWorker, r: Reply) => void, onFail: (w: PoolWorker, e: Error) => void) {
+  constructor(readonly index: number, ctrl: Int32Array, onReply: (w: PoolWorker, r: Reply) => void, onFail: (w: PoolWorker, e: Error) => void) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    const channel: Channel = { port: port2, signal: this.signal, source: POOL_WORKER_SOURCE };
+    const channel: Channel = { port: port2, ctrl, index, source: POOL_WORKER_SOURCE };
     this.worker = new Worker(POOL_WORKER_SOURCE, { eval: true, workerData: channel, transferList: [port2] });
     this.worker.unref();
     const fail = (e: Error) => onFail(this, e);
@@ -45,24 +49,17 @@ class PoolWorker {
   started(): void {
     this.ready = true;
     clearTimeout(this.timer);
-    this.port.unref();
   }
 
-  run(p: Pending): void {
-    this.current = p;
-    // Keeps the process alive until the reply arrives; an idle worker does not.
-    this.port.ref();
-    // The inputs are copied (the caller keeps its matrices); results come back transferred.
-    this.port.postMessage(p.job);
-    Atomics.add(this.signal, 0, 1);
-    Atomics.notify(this.signal, 0);
+  post(job: Job): void {
+    this.port.postMessage(job);
   }
 
-  finish(): Pending | undefined {
-    const p = this.current;
-    this.current = undefined;
-    this.port.unref();
-    return p;
+  /** While jobs are pending the port keeps the process alive for their replies, and before ready
+   *  for that; otherwise an idle worker does not. */
+  hold(pending: boolean): void {
+    if (pending || !this.ready) this.port.ref();
+    else this.port.unref();
   }
 
   close(): Promise<number> {
@@ -72,9 +69,31 @@ class PoolWorker {
   }
 }
 
+/** A copy of a in shared memory: posted to every worker, it is shared, not copied per worker. Always
+ *  a copy, even of shared memory (the wasm heap is shared, and a view of it changes under the job). */
+function shared<T extends Float64Array | Float32Array>(a: T): T {
+  const s = (a instanceof Float64Array ? new Float64Array(new SharedArrayBuffer(a.byteLength)) : new Float32Array(new SharedArrayBuffer(a.byteLength))) as T;
+  s.set(a);
+  return s;
+}
+
+const sharedMatrix = (m: Matrix): Matrix => ({ rows: m.rows, cols: m.cols, data: shared(m.data) });
+
+/** op with its input arrays in shared memory. */
+function sharedOp(o: Op): Op {
+  switch (o.op) {
+    case 'svd': case 'cholesky': return { ...o, a: sharedMatrix(o.a) };
+    case 'solve': return { ...o, t: sharedMatrix(o.t), b: sharedMatrix(o.b) };
+    case 'svdOfProduct': return { ...o, a: sharedMatrix(o.a), b: sharedMatrix(o.b) };
+    case 'refitLeft': return { ...o, w: sharedMatrix(o.w), b: sharedMatrix(o.b), g: sharedMatrix(o.g) };
+    case 'gram': return { ...o, x: shared(o.x) };
+  }
+}
+
 export class LinalgPool {
   private workers: PoolWorker[] = [];
-  private readonly queue: Pending[] = [];
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS));
+  private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   /** Jobs answered, by a worker or on the calling thread. */
   jobsDone = 0;
@@ -83,7 +102,7 @@ export class LinalgPool {
   constructor(readonly size = POOL_SIZE) {
     for (let i = 0; i < size; i++) {
       try {
-        this.workers.push(new PoolWorker((w, r) => this.reply(w, r), (w, e) => this.failed(w, e)));
+        this.workers.push(new PoolWorker(i, this.ctrl, (w, r) => this.reply(w, r), (w, e) => this.failed(w, e)));
       } catch {
         // A worker that cannot even be created (no threads here) leaves its jobs to the others, or
         // to the calling thread.
@@ -95,80 +114,74 @@ export class LinalgPool {
     const ws = this.workers;
     this.workers = [];
     await Promise.all(ws.map((w) => w.close()));
-    this.dispatch();
+    this.runHere();
   }
 
-  /** runOp(op), on a worker. */
+  /** runOp(op), on a worker; op's input arrays are copied (the caller keeps them). */
   run(op: Op): Promise<OpResult> {
+    const id = this.nextId++;
+    if (this.pending.has(id - CLAIM_SLOTS)) return Promise.reject(new Error(`linear-algebra pool: more than ${CLAIM_SLOTS} jobs in flight`));
+    const job: Job = { id, op: this.workers.length ? sharedOp(op) : op, work: opWork(op) };
     return new Promise((resolve, reject) => {
-      this.queue.push({ job: { id: this.nextId++, op }, work: opWork(op), resolve, reject });
-      this.dispatch();
+      this.pending.set(id, { job, resolve, reject });
+      open(this.ctrl, id);
+      if (!this.workers.length) return this.runHere();
+      for (const w of this.workers) {
+        w.post(job);
+        w.hold(true);
+      }
+      Atomics.add(this.ctrl, POSTED, 1);
+      Atomics.notify(this.ctrl, POSTED);
     });
   }
 
-  private dispatch(): void {
-    if (!this.workers.length) {
-      // No worker could start (or all failed): compute here rather than never.
-      for (let p = this.queue.shift(); p; p = this.queue.shift()) {
-        this.jobsDone++;
-        try {
-          p.resolve(runOp(p.job.op));
-        } catch (e) {
-          p.reject(e as Error);
-        }
+  /** Runs the open jobs on this thread: no worker could start, or all failed. */
+  private runHere(): void {
+    for (const [id, p] of this.pending) {
+      if (!claim(this.ctrl, p.job, TAKEN_HERE)) continue;
+      try {
+        this.settle(id, runOp(p.job.op));
+      } catch (e) {
+        this.settle(id, undefined, e as Error);
       }
-      return;
-    }
-    for (const w of this.workers) {
-      if (!this.queue.length) return;
-      if (w.ready && !w.current) w.run(this.grant(this.takeLargest()));
     }
   }
 
-  /** The last job queued may use the idle workers' share of the cores: an SVD then splits its
-   *  stages over that many threads (lanes.ts), e.g. the one Llama-size matrix a budget lets run. */
-  private grant(p: Pending): Pending {
-    const op = p.job.op;
-    if ((op.op === 'svd' || op.op === 'svdOfProduct') && !this.queue.length) {
-      op.threads = this.workers.filter((w) => w.ready && !w.current).length;
-    }
-    return p;
-  }
-
-  /** Largest job first: a layer's few big MLP matrices then do not end up queued behind its small
-   *  attention ones on the same worker while another sits idle. */
-  private takeLargest(): Pending {
-    let best = 0;
-    for (let i = 1; i < this.queue.length; i++) if (this.queue[i].work > this.queue[best].work) best = i;
-    return this.queue.splice(best, 1)[0];
+  private settle(id: number, result?: OpResult, error?: Error): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    this.jobsDone++;
+    if (!this.pending.size) this.workers.forEach((w) => w.hold(false));
+    if (error) p.reject(error);
+    else p.resolve(result!);
   }
 
   private reply(w: PoolWorker, r: Reply): void {
-    if ('ready' in r) w.started();
-    else {
-      this.jobsDone++;
-      const p = w.finish();
-      if ('error' in r) p?.reject(new Error(r.error));
-      else p?.resolve(r.result);
-    }
-    this.dispatch();
+    if ('ready' in r) {
+      w.started();
+      w.hold(this.pending.size > 0);
+      Atomics.add(this.ctrl, LIVE, 1);
+    } else if ('error' in r) this.settle(r.id, undefined, new Error(r.error));
+    else this.settle(r.id, r.result);
   }
 
   private failed(w: PoolWorker, e: Error): void {
     if (!this.workers.includes(w)) return;
     this.workers = this.workers.filter((x) => x !== w);
+    if (w.ready) Atomics.sub(this.ctrl, LIVE, 1);
     void w.close();
-    // The job it held fails with it; queued jobs go elsewhere.
-    w.finish()?.reject(e);
-    this.dispatch();
+    // The job it held fails with it; open jobs stay with the other workers, or come here.
+    for (const id of [...this.pending.keys()]) if (taker(this.ctrl, id) === w.index) this.settle(id, undefined, e);
+    if (!this.workers.length) this.runHere();
   }
 }
 
-let shared: LinalgPool | undefined;
+let processPool: LinalgPool | undefined;
 
 /** The process's pool, started on first use. */
 export function linalgPool(): LinalgPool {
-  return (shared ??= new LinalgPool());
+  return (processPool ??= new LinalgPool());
 }
 
 /** Below this much work an operation runs on the calling thread: shipping it would cost more. */

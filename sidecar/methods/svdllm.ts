@@ -45,10 +45,10 @@ export function rankedProjections(ctx: MethodContext, i: number) {
   });
 }
 
-const gramMatrix = (stats: InputStats, site: InputSite): Matrix => {
+const gramMatrix = async (stats: InputStats, site: InputSite): Promise<Matrix> => {
   const g = stats.gram(site);
   if (!g) throw new Error(`calibration: no inputs were seen at ${site}`);
-  return matrix(g.dim, g.dim, g.result());
+  return matrix(g.dim, g.dim, await g.result());
 };
 
 /** Swaps the dense projections of w for the factors (biases kept), so w runs as the compressed layer. */
@@ -133,7 +133,7 @@ export class SvdLlmMethod implements CompressionMethod {
       const capture = (async () => {
         if (!this.compressed || !targets.length) return new Map<InputSite, Matrix>();
         await this.compressed.capture(model.arch, w, upd.onInput, signal);
-        return new Map(sites.map((site) => [site, gramMatrix(upd, site)]));
+        return new Map(await Promise.all(sites.map(async (site) => [site, await gramMatrix(upd, site)] as const)));
       })();
       capture.then(gate.resolve, gate.reject);
       await capture;
@@ -159,7 +159,7 @@ export class SvdLlmMethod implements CompressionMethod {
       const w = await this.original!.through(i, { onInput: stats.onInput, signal: ctx.job.signal });
       try {
         const la = getLinalg();
-        const chol = new Map(await Promise.all(sites.map(async (site) => [site, (await la.cholesky(gramMatrix(stats, site), {
+        const chol = new Map(await Promise.all(sites.map(async (site) => [site, (await la.cholesky(await gramMatrix(stats, site), {
           eps: this.settings!.eps, log: (m) => ctx.job.log('warn', `layer ${i}: ${site} Gram: ${m}`),
         })).l] as const)));
         return { w, chol };

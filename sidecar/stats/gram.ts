@@ -1,25 +1,37 @@
 // Gram matrix G = Σ_t x_t x_tᵀ of a projection's inputs (METHODS.md SVD-LLM step 1), in float64 (the
-// default, as SVD-LLM asks) or float32. A float64 Gram's products run on the host by default
-// (linalg/gram-kernel.ts: WebAssembly SIMD, the upper triangle only, float32 sums over slabs of 128
-// rows added in float64): on tfjs-wasm that took a quarter to a third of the thread time of tfjs's
-// products (bench/gram.ts). On tfjs-node (TensorFlow's kernels, maybe a GPU) they run on the backend:
-// float32 matMuls over chunks of rows, whose products are summed on the host in float64. A float32
-// Gram stays on the backend (no per-batch read-back, for GPU backends and quick statistics).
+// default, as SVD-LLM asks) or float32. A float64 Gram's products run in WebAssembly SIMD by default
+// (linalg/gram-kernel.ts: the upper triangle only, float32 sums over slabs of 128 rows added in
+// float64): on tfjs-wasm that took a quarter to a third of the thread time of tfjs's products
+// (bench/gram.ts). Each batch's products run on a pool worker ('pool', the default), so that the
+// calling thread, which runs the forward passes that every later step waits on, only copies the
+// batch; 'host' runs them on the calling thread. On tfjs-node (TensorFlow's kernels, maybe a GPU)
+// they run on the backend: float32 matMuls over chunks of rows, whose products are summed on the
+// host in float64. A float32 Gram stays on the backend (no per-batch read-back, for GPU backends and
+// quick statistics).
 // A backend chunk is one whole product: multiplying only the 128-column blocks on and above the
 // diagonal did 59% of the arithmetic at width 688 but took 1.1–2.0× as long on tfjs-wasm, on one
 // thread or two (many small products, each with its slices; measured on 8 chunks of 2048 rows at
 // widths 256 and 688).
 import * as tf from '@tensorflow/tfjs-core';
-import { addGram } from '../linalg/gram-kernel';
+import { addGram, gramUpper } from '../linalg/gram-kernel';
+import type { Matrix } from '../linalg/matrix';
+import { linalgPool, pooled } from '../linalg/pool';
 import { floatsNow } from '../tensor/host-data';
 
 export type Accumulation = 'float64' | 'float32';
 
-/** Where a float64 Gram's products run (a float32 one's always run on the backend). */
-export type GramProducts = 'host' | 'backend';
+/** Where a float64 Gram's products run (a float32 one's always run on the backend): the host kernel
+ *  on a pool worker or on the calling thread, or the backend's matMul. */
+export type GramProducts = 'pool' | 'host' | 'backend';
 
-/** The host kernel, except on tfjs-node, whose products are TensorFlow's (and may be a GPU's). */
-export const defaultGramProducts = (): GramProducts => (tf.getBackend() === 'tensorflow' ? 'backend' : 'host');
+/** The host kernel on the pool, except on tfjs-node, whose products are TensorFlow's (and may be a GPU's). */
+export const defaultGramProducts = (): GramProducts => (tf.getBackend() === 'tensorflow' ? 'backend' : 'pool');
+
+/** Batch copies on their way to or in the pool, over all collectors, past which a batch's products
+ *  run on the calling thread: it bounds the copies, and gives that thread the work when the pool is
+ *  behind. */
+const POOL_INPUT_BYTES = 2 ** 26;
+let poolInputBytes = 0;
 
 /** Rows per backend float32 matMul: bounds the float32 summation length inside one product. */
 export const GRAM_CHUNK_ROWS = 2048;
@@ -29,6 +41,8 @@ export interface GramOptions {
   products?: GramProducts;
   /** Rows per backend product (GRAM_CHUNK_ROWS). */
   chunkRows?: number;
+  /** The bound on pooled batch copies this collector respects (POOL_INPUT_BYTES). */
+  poolInputBytes?: number;
 }
 
 export class GramCollector {
@@ -36,13 +50,19 @@ export class GramCollector {
   private sum32?: tf.Tensor2D;
   private count = 0;
   private read = false;
-  private readonly host: boolean;
+  private readonly products: GramProducts;
   private readonly chunkRows: number;
+  private readonly poolInputBytes: number;
+  /** The batches' products not yet added to sum64, chained in the order the batches came: the sum
+   *  is then the same to the bit wherever each batch's products ran. */
+  private shares: Promise<void> = Promise.resolve();
+  private pending = 0;
 
   constructor(readonly dim: number, o: GramOptions = {}) {
     if ((o.accumulate ?? 'float64') === 'float64') this.sum64 = new Float64Array(dim * dim);
-    this.host = this.sum64 !== undefined && (o.products ?? defaultGramProducts()) === 'host';
+    this.products = this.sum64 ? o.products ?? defaultGramProducts() : 'backend';
     this.chunkRows = o.chunkRows ?? GRAM_CHUNK_ROWS;
+    this.poolInputBytes = o.poolInputBytes ?? POOL_INPUT_BYTES;
   }
 
   /** Tokens added so far. */
@@ -56,10 +76,16 @@ export class GramCollector {
     if (d !== this.dim) throw new Error(`Gram collector of dimension ${this.dim} given inputs of ${d}`);
     if (this.read) throw new Error('Gram collector: inputs added after its result was read');
     this.count += n;
-    if (this.host) {
+    if (this.products !== 'backend') {
       if (x.dtype !== 'float32') throw new Error(`Gram collector given ${x.dtype} inputs, not float32`);
-      // Read in place (addGram runs no tfjs operation): no copy of the batch per call.
-      return addGram(floatsNow(x), n, d, this.sum64!);
+      // Read in place (the kernel runs no tfjs operation): no copy of the batch for the host kernel.
+      const data = floatsNow(x);
+      const bytes = 4 * n * d;
+      const toPool = this.products === 'pool' && pooled({ op: 'gram', x: data, rows: n, dim: d }) &&
+        poolInputBytes + bytes <= this.poolInputBytes;
+      if (toPool) return this.chain(this.pooledShare(data, n, d, bytes));
+      if (this.pending) return this.chain(Promise.resolve(gramUpper(data, n, d)));
+      return addGram(data, n, d, this.sum64!);
     }
     for (let r = 0; r < n; r += this.chunkRows) {
       const rows = Math.min(this.chunkRows, n - r);
@@ -84,12 +110,36 @@ export class GramCollector {
     }
   }
 
-  /** G as a row-major dim × dim float64 array. With float64 accumulation it is the collector's own
-   *  sum, not a copy (an n² float64 copy per input site per layer was the largest transient of the
-   *  whitening pass), and nothing may be added after it is read. */
-  result(): Float64Array {
+  /** A batch's products on a pool worker (which gets a copy of x). */
+  private pooledShare(x: Float32Array, rows: number, dim: number, bytes: number): Promise<Float64Array> {
+    poolInputBytes += bytes;
+    return linalgPool().run({ op: 'gram', x, rows, dim })
+      .then((r) => (r as Matrix).data)
+      .finally(() => { poolInputBytes -= bytes; });
+  }
+
+  /** Adds share to the sum after the shares before it. */
+  private chain(share: Promise<Float64Array>): void {
+    // Handled here, so that a failure waits for result() instead of failing the process.
+    share.catch(() => {});
+    this.pending++;
+    const sum = this.sum64!;
+    this.shares = this.shares.then(async () => {
+      const g = await share;
+      for (let k = 0; k < g.length; k++) sum[k] += g[k];
+      this.pending--;
+    });
+    this.shares.catch(() => {});
+  }
+
+  /** G as a row-major dim × dim float64 array, once every batch's products are in. With float64
+   *  accumulation it is the collector's own sum, not a copy (an n² float64 copy per input site per
+   *  layer was the largest transient of the whitening pass), and nothing may be added after it is
+   *  read. */
+  async result(): Promise<Float64Array> {
     this.read = true;
     if (this.sum64) {
+      await this.shares;
       // The backend's product need not be bit-symmetric: the upper triangle is mirrored, so the
       // factorizations see an exactly symmetric G.
       const g = this.sum64;

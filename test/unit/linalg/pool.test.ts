@@ -9,6 +9,7 @@ import { portableLinalg } from '../../../sidecar/linalg';
 import { svdPortable, type SvdParts } from '../../../sidecar/linalg/svd';
 import { matmul, matrix, type Matrix } from '../../../sidecar/linalg/matrix';
 import { prng } from '../../fixtures/checkpoints';
+import { CLAIM_SLOTS, CONTROL_WORDS, TAKEN_HERE, claim, isOpen, open, taker } from '../../../sidecar/linalg/pool-claims';
 
 function random(rows: number, cols: number, seed: number): Matrix {
   const rand = prng(seed);
@@ -110,4 +111,35 @@ test('pool: the portable linalg sends large operations to the process pool, with
   // A small one stays on this thread.
   await portableLinalg().svd(random(12, 8, 5));
   assert.equal(linalgPool().jobsDone, before + 3);
+});
+
+test('pool: a job gets its own copy of inputs in shared memory (a view of the wasm heap changes under it)', () => withPool(1, async (pool) => {
+  // The one worker is busy with the first SVD while the second is posted and its input overwritten.
+  const busy = random(160, 160, 21);
+  const a = random(40, 30, 22);
+  const inShared = matrix(40, 30, new Float64Array(new SharedArrayBuffer(a.data.byteLength)));
+  inShared.data.set(a.data);
+  const first = svd(pool, busy);
+  const second = svd(pool, inShared);
+  inShared.data.fill(0);
+  await first;
+  sameSvd(await second, svdPortable(a, true, false));
+}));
+
+test('pool: each job is taken exactly once, by whichever worker claims it first', () => {
+  const ctrl = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS));
+  const job = { id: 7 };
+  assert.equal(claim(ctrl, job, -1), false, 'not open yet');
+  open(ctrl, job.id);
+  assert.ok(isOpen(ctrl, job.id));
+  assert.equal(claim(ctrl, job, -2), true);
+  assert.equal(claim(ctrl, job, -1), false, 'taken');
+  assert.equal(taker(ctrl, job.id), 1);
+  // The slot's next job: a stale copy of job 7 cannot take it.
+  const later = { id: job.id + CLAIM_SLOTS };
+  open(ctrl, later.id);
+  assert.equal(claim(ctrl, job, -1), false);
+  assert.equal(isOpen(ctrl, job.id), false);
+  assert.equal(claim(ctrl, later, TAKEN_HERE), true);
+  assert.equal(taker(ctrl, later.id), -1, 'taken on the posting thread');
 });

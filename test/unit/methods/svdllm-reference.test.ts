@@ -35,12 +35,12 @@ const relFro = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return Math.sqrt(num / den);
 };
 
-const gramOf = (x: Mat) => {
+const gramOf = async (x: Mat) => {
   const g = new GramCollector(x.cols);
   const tx = tf.tensor2d(Float32Array.from(x.data), [x.rows, x.cols]);
   g.add(tx);
   tx.dispose();
-  return matrix(x.cols, x.cols, g.result());
+  return matrix(x.cols, x.cols, await g.result());
 };
 
 test('SVD-LLM factors of layer 0 k_proj (GQA, 128×256) and down_proj (256×688) match numpy to 1e-4', async () => {
@@ -60,9 +60,9 @@ test('SVD-LLM factors of layer 0 k_proj (GQA, 128×256) and down_proj (256×688)
       const r = rankForRatio(w.rows, w.cols, 0.4);
       const x = X.get(site)!;
       const xh = Xh.get(site)!;
-      const S = (await getLinalg().cholesky(gramOf(x))).l;
+      const S = (await getLinalg().cholesky(await gramOf(x))).l;
       const f = await whitenedTruncation(W, S, r);
-      const u2 = await updatedU(W, f.v, gramOf(xh));
+      const u2 = await updatedU(W, f.v, await gramOf(xh));
 
       writeFileSync(join(work, 'x.bin'), Float32Array.from(x.data));
       writeFileSync(join(work, 'xh.bin'), Float32Array.from(xh.data));

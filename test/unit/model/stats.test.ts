@@ -10,6 +10,7 @@ import { LayerwiseRun } from '../../../sidecar/model/layerwise';
 import { InputStats } from '../../../sidecar/stats/input-stats';
 import { BlockInfluence } from '../../../sidecar/stats/block-influence';
 import { GramCollector } from '../../../sidecar/stats/gram';
+import { linalgPool } from '../../../sidecar/linalg/pool';
 import type { InputSite } from '../../../sidecar/arch/table';
 import { makeCheckpoint } from '../../fixtures/checkpoints';
 import { reference, relErr, tempDir } from './helpers';
@@ -40,10 +41,11 @@ for (const family of ['llama', 'gpt2'] as const) {
           const g = f64.gram(site)!;
           assert.equal(g.tokens, 48);
           // float32 products of O(1) inputs over 48 tokens against float64: 1e-5 of the largest entry.
-          assert.ok(relErr(g.result(), r.gram) < 1e-5, `layer ${i} ${site} gram ${relErr(g.result(), r.gram)}`);
+          const got = await g.result();
+          assert.ok(relErr(got, r.gram) < 1e-5, `layer ${i} ${site} gram ${relErr(got, r.gram)}`);
           assert.ok(relErr(f64.meanAbs(site)!.result(), r.meanabs) < 1e-5, `layer ${i} ${site} mean |x|`);
         }
-        assert.ok(relErr(f32.gram('mlp_act')!.result(), ref.layers[i].mlp_act.gram) < 1e-5, 'device-accumulated float32 Gram');
+        assert.ok(relErr(await f32.gram('mlp_act')!.result(), ref.layers[i].mlp_act.gram) < 1e-5, 'device-accumulated float32 Gram');
         assert.equal(f32.gram('attn_in'), undefined, 'sites filter');
         // BI is 1 − mean cos, a difference of O(1) numbers: 1e-5 absolute.
         assert.ok(Math.abs(bi.value() - ref.layers[i].bi) < 1e-5, `layer ${i} BI ${bi.value()} vs ${ref.layers[i].bi}`);
@@ -57,8 +59,8 @@ for (const family of ['llama', 'gpt2'] as const) {
   });
 }
 
-for (const products of ['backend', 'host'] as const) {
-  test(`GramCollector (${products} products): float64 accumulation beats float32 summation`, () => {
+for (const products of ['backend', 'host', 'pool'] as const) {
+  test(`GramCollector (${products} products): float64 accumulation beats float32 summation`, async () => {
     // 50k rows of a constant 1 + tiny signal: G[0][0] = Σ (1 + 1e-4 i mod 7)² needs more than float32's 24 bits.
     const n = 50000;
     const data = Float32Array.from({ length: n }, (_, i) => 1 + 1e-4 * (i % 7));
@@ -70,17 +72,18 @@ for (const products of ['backend', 'host'] as const) {
     g.add(x);
     g32.add(x);
     x.dispose();
-    const err = (c: GramCollector) => Math.abs(c.result()[0] / exact - 1);
+    const err = async (c: GramCollector) => Math.abs((await c.result())[0] / exact - 1);
     // 1250 chunks of 40 rows (or 391 host slabs of 128): the float32 running sum loses bits at every
     // add (measured 4.5e-6), the float64 one does not (6e-8); require 1e-6 and a 4× margin.
-    assert.ok(err(g) < 1e-6 && err(g) * 4 < err(g32), `float64 ${err(g)}, float32 ${err(g32)}`);
+    const [e64, e32] = [await err(g), await err(g32)];
+    assert.ok(e64 < 1e-6 && e64 * 4 < e32, `float64 ${e64}, float32 ${e32}`);
     g32.dispose();
     assert.throws(() => g.add(tf.zeros([2, 3]) as tf.Tensor2D), /dimension 1/);
     // result() hands over the sum itself: nothing may be added after it.
     assert.throws(() => g.add(tf.zeros([2, 1]) as tf.Tensor2D), /after its result was read/);
   });
 
-  test(`GramCollector (${products} products): the float64 Gram is the whole XᵀX, exactly symmetric`, () => {
+  test(`GramCollector (${products} products): the float64 Gram is the whole XᵀX, exactly symmetric`, async () => {
     // 300 rows in backend chunks of 32 and a rest, or host slabs of 128 and a rest; a width that is
     // not a multiple of the host kernel's 8-column blocks.
     const rows = 300;
@@ -92,7 +95,7 @@ for (const products of ['backend', 'host'] as const) {
     g.add(x);
     g.add(head);
     tf.dispose([x, head]);
-    const got = g.result();
+    const got = await g.result();
     let worst = 0;
     let scale = 0;
     for (let i = 0; i < d; i++) {
@@ -110,3 +113,27 @@ for (const products of ['backend', 'host'] as const) {
     assert.equal(g.tokens, rows + 7);
   });
 }
+
+test('GramCollector: pooled batches, and batches computed here while others are pooled, sum to the host kernel\'s bits', async () => {
+  // Six batches of 600 × 40 (each worth a worker); a pool budget of one batch's copy sends a batch
+  // to the pool only while none is in flight, so the others run here between pooled ones. Each
+  // batch's scale is 1/30 of the last's: the float64 sums round, so an order other than the
+  // batches' gives other bits.
+  const [rows, d] = [600, 40];
+  const batches = [0, 1, 2, 3, 4, 5].map((b) => tf.tensor2d(Float32Array.from({ length: rows * d }, (_, i) => Math.sin(i * 0.013 + b) / 30 ** b), [rows, d]));
+  const pool = linalgPool();
+  const sums: Float64Array[] = [];
+  const jobs: number[] = [];
+  for (const o of [{ products: 'host' as const }, { products: 'pool' as const }, { products: 'pool' as const, poolInputBytes: 4 * rows * d }]) {
+    const before = pool.jobsDone;
+    const g = new GramCollector(d, o);
+    for (const x of batches) g.add(x);
+    sums.push(await g.result());
+    jobs.push(pool.jobsDone - before);
+  }
+  tf.dispose(batches);
+  assert.deepEqual(jobs, [0, 6, 1], 'pool jobs: none, every batch, the first only');
+  assert.deepEqual(sums[1], sums[0], 'every batch pooled');
+  assert.deepEqual(sums[2], sums[0], 'the first batch pooled, the others here, added in order');
+  assert.ok(sums[0].some((v) => v !== 0));
+});
