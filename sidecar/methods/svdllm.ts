@@ -64,8 +64,9 @@ export function installFactors(w: LayerWeights, factors: { key: string; f: Facto
 }
 
 /** Layer i's original weights after the whitening path ran it, and the Cholesky factor of each
- *  input site's Gram (the Grams themselves are released once factored). */
-interface Whitening { w: LayerWeights; chol: Map<InputSite, Matrix> }
+ *  input site's Gram, still being computed on the pool when the pass returns (the Grams themselves
+ *  are released once factored). */
+interface Whitening { w: LayerWeights; chol: Map<InputSite, Promise<Matrix>> }
 
 const release = (r: Whitening | undefined) => {
   if (r) disposeLayer(r.w);
@@ -123,7 +124,7 @@ export class SvdLlmMethod implements CompressionMethod {
         throwIfAborted(signal);
         const wd = await readProjection(ctx.ckpt, name, spec.transposed);
         const W = fromFloat32(wd.rows, wd.cols, wd.data);
-        const t = await whitenedTruncation(W, chol.get(spec.input)!, rank);
+        const t = await whitenedTruncation(W, await chol.get(spec.input)!, rank);
         const grams = await updateGrams;
         const u = this.compressed ? await updatedU(W, t.v, grams.get(spec.input)!, { eps: settings.eps, log: (m) => log(`${name} update: ${m}`) }) : t.u;
         const f: Factorization = { name, shape: [W.rows, W.cols], rank, u: toFloat32(u), v: toFloat32(t.v), keptEnergy: t.keptEnergy, kept: t.kept };
@@ -150,23 +151,23 @@ export class SvdLlmMethod implements CompressionMethod {
     }
   }
 
-  /** Runs original layer i over the whitening windows and factors the Gram of each of its targets'
-   *  input sites (one Cholesky factor per site, shared by the projections that read it). */
+  /** Runs original layer i over the whitening windows and starts factoring the Gram of each of its
+   *  targets' input sites (one Cholesky factor per site, shared by the projections that read it):
+   *  the capture pass, which needs the weights only, need not wait for them. */
   private async whiteningPass(ctx: MethodContext, i: number): Promise<Whitening> {
     const sites = [...new Set(rankedProjections(ctx, i).map((t) => t.spec.input))];
     const stats = new InputStats({ gram: 'float64', sites });
     try {
       const w = await this.original!.through(i, { onInput: stats.onInput, signal: ctx.job.signal });
-      try {
-        const la = getLinalg();
-        const chol = new Map(await Promise.all(sites.map(async (site) => [site, (await la.cholesky(await gramMatrix(stats, site), {
+      const la = getLinalg();
+      const chol = new Map(sites.map((site) => {
+        const l = gramMatrix(stats, site).then(async (g) => (await la.cholesky(g, {
           eps: this.settings!.eps, log: (m) => ctx.job.log('warn', `layer ${i}: ${site} Gram: ${m}`),
-        })).l] as const)));
-        return { w, chol };
-      } catch (e) {
-        disposeLayer(w);
-        throw e;
-      }
+        })).l);
+        l.catch(() => {}); // reported where a projection awaits it; none may if the layer fails first
+        return [site, l] as const;
+      }));
+      return { w, chol };
     } finally {
       stats.dispose();
     }
