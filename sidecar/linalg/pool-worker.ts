@@ -13,13 +13,14 @@ import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_
 import { resultBuffers, runOp, type Op, type OpResult } from './pool-ops';
 import { neverParkLanes, serveHelper, type HelperData } from './lanes';
 import { BUSY, claim, isOpen, LIVE, POSTED } from './pool-claims';
+import { warmUp } from './pool-warmup';
 
 /** work: opWork(op), the largest open job is taken first. */
 export interface Job { id: number; op: Op; work: number }
 export type Reply = { ready: true } | { id: number; result: OpResult } | { id: number; error: string };
 /** ctrl: the pool's shared control words (pool-claims.ts); index: this worker's; source: this program, for
- *  the helper lanes a large SVD starts (lanes.ts). */
-export interface Channel { port: MessagePort; ctrl: Int32Array; index: number; source: string }
+ *  the helper lanes a large SVD starts (lanes.ts); warm: run pool-warmup.ts before the first job. */
+export interface Channel { port: MessagePort; ctrl: Int32Array; index: number; source: string; warm: boolean }
 
 // A job's inputs, work arrays and results are large and short-lived, and V8 collects them late:
 // with no collection of our own, bench/scaling's peak at width 256 was 57–66 MiB higher (two
@@ -49,12 +50,16 @@ function next(held: Job[], ctrl: Int32Array, me: number): Job | undefined {
   }
 }
 
-function serve({ port, ctrl, index }: Channel): never {
+function serve({ port, ctrl, index, warm }: Channel): never {
   // A job's helper lanes end with it: parked in both workers between the jobs of a layer, they
   // raised bench/scaling's peak at width 512 (4 and 16 layers) from 409 and 440 MiB above start
   // to 458 and 546 (one run each).
   neverParkLanes();
   port.postMessage({ ready: true } satisfies Reply);
+  if (warm) {
+    warmUp(() => Atomics.load(ctrl, POSTED) > 0);
+    collect(); // the warm-up's arrays
+  }
   const held: Job[] = [];
   for (;;) {
     const posted = Atomics.load(ctrl, POSTED);

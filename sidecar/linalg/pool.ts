@@ -21,6 +21,8 @@ declare const POOL_WORKER_SOURCE: string;
 
 /** Workers in the process's pool: one per core, at most 4. */
 export const POOL_SIZE = Math.min(4, availableParallelism());
+/** Whether shared memory exists here (Node can be run without it): the workers need it. */
+const CAN_SHARE = typeof SharedArrayBuffer === 'function';
 /** How long a new worker may take to load and report ready. */
 const READY_MS = 10_000;
 
@@ -32,10 +34,10 @@ class PoolWorker {
   private readonly worker: Worker;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(readonly index: number, ctrl: Int32Array, onReply: (w: PoolWorker, r: Reply) => void, onFail: (w: PoolWorker, e: Error) => void) {
+  constructor(readonly index: number, ctrl: Int32Array, warm: boolean, onReply: (w: PoolWorker, r: Reply) => void, onFail: (w: PoolWorker, e: Error) => void) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    const channel: Channel = { port: port2, ctrl, index, source: POOL_WORKER_SOURCE };
+    const channel: Channel = { port: port2, ctrl, index, source: POOL_WORKER_SOURCE, warm };
     this.worker = new Worker(POOL_WORKER_SOURCE, { eval: true, workerData: channel, transferList: [port2] });
     this.worker.unref();
     const fail = (e: Error) => onFail(this, e);
@@ -92,17 +94,19 @@ function sharedOp(o: Op): Op {
 
 export class LinalgPool {
   private workers: PoolWorker[] = [];
-  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS));
+  /** Shared with the workers; where there is no shared memory there are none, and this is local. */
+  private readonly ctrl = new Int32Array(CAN_SHARE ? new SharedArrayBuffer(4 * CONTROL_WORDS) : new ArrayBuffer(4 * CONTROL_WORDS));
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   /** Jobs answered, by a worker or on the calling thread. */
   jobsDone = 0;
 
-  /** size workers (default: one per core, at most 4), started now. */
-  constructor(readonly size = POOL_SIZE) {
-    for (let i = 0; i < size; i++) {
+  /** size workers (default: one per core, at most 4), started now; warm: each runs the warm-up
+   *  (pool-warmup.ts) until the first job is posted. */
+  constructor(readonly size = POOL_SIZE, o: { warm?: boolean } = {}) {
+    for (let i = 0; i < size && CAN_SHARE; i++) {
       try {
-        this.workers.push(new PoolWorker(i, this.ctrl, (w, r) => this.reply(w, r), (w, e) => this.failed(w, e)));
+        this.workers.push(new PoolWorker(i, this.ctrl, o.warm ?? false, (w, r) => this.reply(w, r), (w, e) => this.failed(w, e)));
       } catch {
         // A worker that cannot even be created (no threads here) leaves its jobs to the others, or
         // to the calling thread.
@@ -179,9 +183,11 @@ export class LinalgPool {
 
 let processPool: LinalgPool | undefined;
 
-/** The process's pool, started on first use. */
+/** The process's pool, started on first use (tensor/backend.ts starts it with a portable backend,
+ *  so that its workers load and warm up while the model is read and the calibration text
+ *  tokenized). Its workers warm up (pool-warmup.ts). */
 export function linalgPool(): LinalgPool {
-  return (processPool ??= new LinalgPool());
+  return (processPool ??= new LinalgPool(POOL_SIZE, { warm: true }));
 }
 
 /** Below this much work an operation runs on the calling thread: shipping it would cost more. */

@@ -9,6 +9,7 @@ import { portableLinalg } from '../../../sidecar/linalg';
 import { svdPortable, type SvdParts } from '../../../sidecar/linalg/svd';
 import { matmul, matrix, type Matrix } from '../../../sidecar/linalg/matrix';
 import { prng } from '../../fixtures/checkpoints';
+import { warmUp } from '../../../sidecar/linalg/pool-warmup';
 import { CLAIM_SLOTS, CONTROL_WORDS, TAKEN_HERE, claim, isOpen, open, taker } from '../../../sidecar/linalg/pool-claims';
 
 function random(rows: number, cols: number, seed: number): Matrix {
@@ -142,4 +143,21 @@ test('pool: each job is taken exactly once, by whichever worker claims it first'
   assert.equal(isOpen(ctrl, job.id), false);
   assert.equal(claim(ctrl, later, TAKEN_HERE), true);
   assert.equal(taker(ctrl, later.id), -1, 'taken on the posting thread');
+});
+
+test('pool warm-up: every step runs (the ops of SVD-LLM\'s jobs), and it stops once a job is posted', async () => {
+  let calls = 0;
+  warmUp(() => (calls++, false));
+  assert.equal(calls, 5, 'a Gram, a Cholesky factor, three SVD/solve/refit steps');
+  calls = 0;
+  warmUp(() => ++calls > 2);
+  assert.equal(calls, 3, 'two steps, then the stop');
+  // A warm pool's workers answer the first job (posted while they warm up) as a cold one would.
+  const pool = new LinalgPool(2, { warm: true });
+  try {
+    const a = random(70, 50, 31);
+    sameSvd(await svd(pool, a), svdPortable(a, true, false));
+  } finally {
+    await pool.close();
+  }
 });

@@ -9,7 +9,7 @@ import { MAX_WASM_THREADS, wasmThreads } from '../../../sidecar/tensor/wasm-thre
 
 const CHILD = join(__dirname, '..', '..', 'fixtures', 'wasm-backend-child.js');
 
-interface ChildResult { name: string; threads: number; threaded: boolean; logs: string[]; product: number[] }
+interface ChildResult { name: string; threads: number; threaded: boolean; logs: string[]; product: number[]; sigma: number[] }
 
 /** Runs the child with these node flags and thread setting; it must end by itself (no process.exit). */
 function child(nodeFlags: string[], threads?: string): ChildResult {
@@ -63,4 +63,7 @@ test('wasm backend: the threaded build runs the threads asked for, and its produ
   assert.equal(single.threads, 1);
   assert.match(single.logs[0], /the threaded build did not start \(SharedArrayBuffer is not defined\); running on one thread/);
   assert.deepEqual(single.product, threaded.product);
+  // The linear-algebra pool, which needs shared memory too, runs its jobs on the calling thread.
+  assert.equal(single.sigma.length, 80);
+  assert.deepEqual(single.sigma, threaded.sigma);
 });
