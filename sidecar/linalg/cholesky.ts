@@ -17,7 +17,6 @@ export function choleskyOnce(a: Matrix, shift = 0): Matrix | undefined {
   const L = matrix(n, n, Float64Array.from(a.data));
   const l = L.data;
   for (let i = 0; i < n; i++) l[i * n + i] += shift;
-  const panel = new Float64Array(Math.max(0, n - NB) * NB);
   for (let k0 = 0; k0 < n; k0 += NB) {
     const k1 = Math.min(n, k0 + NB);
     // Columns k0..k1−1 of L (the earlier blocks' terms are already subtracted by their trailing
@@ -32,12 +31,12 @@ export function choleskyOnce(a: Matrix, shift = 0): Matrix | undefined {
     }
     for (let i = k1; i < n; i++) for (let j = k0; j < k1; j++) substitute(l, n, i, j, k0);
     if (k1 === n) break;
-    // A(k1:, k1:) −= L21 L21ᵀ on and below the diagonal, a block row at a time (−L21 packed first).
+    // A(k1:, k1:) −= L21 L21ᵀ on and below the diagonal, a block row at a time (L21's columns are
+    // not the ones updated).
     const kb = k1 - k0;
-    for (let i = k1; i < n; i++) for (let k = 0; k < kb; k++) panel[(i - k1) * kb + k] = -l[i * n + k0 + k];
     for (let r0 = k1; r0 < n; r0 += NB) {
       const r1 = Math.min(n, r0 + NB);
-      gemmStrided({ data: panel, at: (r0 - k1) * kb, ld: kb }, { data: l, at: k1 * n + k0, ld: n }, r1 - r0, kb, r1 - k1, { data: l, at: r0 * n + k1, ld: n });
+      gemmStrided({ data: l, at: r0 * n + k0, ld: n }, { data: l, at: k1 * n + k0, ld: n }, r1 - r0, kb, r1 - k1, { data: l, at: r0 * n + k1, ld: n }, true);
     }
   }
   for (let i = 0; i < n; i++) l.fill(0, i * n + i + 1, (i + 1) * n);

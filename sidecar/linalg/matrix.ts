@@ -97,9 +97,11 @@ export interface Block { data: Float64Array; at: number; ld: number }
 /**
  * gemmNT on blocks of larger arrays (the blocked Householder QR updates a matrix in place). Panels of A
  * and Bᵀ are packed four rows interleaved into the WebAssembly kernel's memory, which computes each
- * panel's product (gemm-kernel.wat); the panel products are added to C here.
+ * panel's product (gemm-kernel.wat); the panel products are added to C here, or subtracted with
+ * `subtract` (C −= A · Btᵀ, bit for bit C += (−A) · Btᵀ: the blocked Cholesky and right solve).
+ * C may share an array with A or Bt where their blocks do not overlap.
  */
-export function gemmStrided(A: Block, Bt: Block, m: number, k: number, n: number, C: Block): void {
+export function gemmStrided(A: Block, Bt: Block, m: number, k: number, n: number, C: Block, subtract = false): void {
   if (m === 0 || n === 0 || k === 0) return;
   // Panels no larger than the product needs (small products are called often: bidiagonal-dc.ts).
   const kb = Math.min(KB, k);
@@ -122,7 +124,8 @@ export function gemmStrided(A: Block, Bt: Block, m: number, k: number, n: number
         for (let i = 0; i < ml; i++) {
           const o = C.at + (i0 + i) * ldc + j0;
           const s = cp + i * nl4;
-          for (let j = 0; j < nl; j++) Cd[o + j] += f64[s + j];
+          if (subtract) for (let j = 0; j < nl; j++) Cd[o + j] -= f64[s + j];
+          else for (let j = 0; j < nl; j++) Cd[o + j] += f64[s + j];
         }
       }
     }

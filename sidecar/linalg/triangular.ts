@@ -65,7 +65,6 @@ const NB = 32;
  * 24 ms by substitution alone (a throwaway probe, one thread).
  */
 function solveRightBlocked(M: Float64Array, mt: Float64Array, n: number, X: Float64Array, rows: number, lower: boolean): void {
-  const neg = new Float64Array(rows * NB);
   for (let b = 0; b < n; b += NB) {
     const j0 = lower ? Math.max(0, n - b - NB) : b;
     const j1 = lower ? n - b : Math.min(n, b + NB);
@@ -74,9 +73,8 @@ function solveRightBlocked(M: Float64Array, mt: Float64Array, n: number, X: Floa
     // The unsolved columns: 0..j0−1 (lower) or j1..n−1 (upper).
     const [c0, c1] = lower ? [0, j0] : [j1, n];
     if (c1 === c0) continue;
-    for (let r = 0; r < rows; r++) for (let k = 0; k < kb; k++) neg[r * kb + k] = -X[r * n + j0 + k];
-    // Bᵀ(c, k) = M(j0 + k, c0 + c) = Mᵀ(c0 + c, j0 + k).
-    gemmStrided({ data: neg, at: 0, ld: kb }, { data: mt, at: c0 * n + j0, ld: n }, rows, kb, c1 - c0, { data: X, at: c0, ld: n });
+    // Bᵀ(c, k) = M(j0 + k, c0 + c) = Mᵀ(c0 + c, j0 + k); the solved block's columns are not the ones updated.
+    gemmStrided({ data: X, at: j0, ld: n }, { data: mt, at: c0 * n + j0, ld: n }, rows, kb, c1 - c0, { data: X, at: c0, ld: n }, true);
   }
 }
 
