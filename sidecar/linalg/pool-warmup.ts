@@ -1,7 +1,7 @@
 // A pool worker's first jobs ran its JavaScript kernels cold: interpreted, then compiled by
 // TurboFan with partial type feedback and recompiled as new paths ran (bench/compress: the first
-// layer's SVDs took 370 ms against 46 ms warm, and TurboFan took about a second of CPU time in the
-// workers). A worker of the process's pool therefore runs this synthetic work once as it starts,
+// layer's SVDs took 370 ms against 46 ms warm, and V8's background threads, mostly TurboFan on the
+// workers' functions, 1.16 CPU-s of a compression). A worker of the process's pool therefore runs this synthetic work once as it starts,
 // op by op, until the first real job is posted: the shapes SVD-LLM's jobs take (a Gram, its
 // Cholesky factor, the SVD of a square, a tall and a wide matrix times that factor, a right solve,
 // a refit). Nothing here depends on any job; it only compiles the code the jobs will run.
