@@ -8,6 +8,9 @@
 //   (inside the layer, down_proj's X̂ comes from the original gate/up, as the authors' hooks see it),
 //   W_u is refit so that W_u W_v X̂ ≈ W X̂, and then the compressed layer i advances the path
 //   (whitening_local_update).
+// Two passes of the authors' are skipped, as their results are known or never read: at layer 0
+// with the update on every calibration window, X̂ is X (the capture pass would repeat the whitening
+// pass), and after the last layer nothing reads the compressed path's states.
 // Plan block `"svd-llm": { "update": true, "updateSamples": 16, "eps": 1e-6 }`; update false is
 // SVD-LLM(W), whitening only. eps is the base of the Cholesky shift when a Gram is not positive
 // definite (every shift is logged; larger models needed larger ones: SVD-LLM issues #6, #24).
@@ -64,9 +67,9 @@ export function installFactors(w: LayerWeights, factors: { key: string; f: Facto
 }
 
 /** Layer i's original weights after the whitening path ran it, and the Cholesky factor of each
- *  input site's Gram, still being computed on the pool when the pass returns (the Grams themselves
- *  are released once factored). */
-interface Whitening { w: LayerWeights; chol: Map<InputSite, Promise<Matrix>> }
+ *  input site's Gram, still being computed on the pool when the pass returns. The Grams themselves
+ *  are released once factored, unless the update reads them too (`grams`, see sameInputs). */
+interface Whitening { w: LayerWeights; chol: Map<InputSite, Promise<Matrix>>; grams?: Map<InputSite, Promise<Matrix>> }
 
 const release = (r: Whitening | undefined) => {
   if (r) disposeLayer(r.w);
@@ -105,7 +108,7 @@ export class SvdLlmMethod implements CompressionMethod {
     const targets = rankedProjections(ctx, i);
     const sites = [...new Set(targets.map((t) => t.spec.input))];
     const upd = new InputStats({ gram: 'float64', sites });
-    const { w, chol } = await this.whitening(ctx, i);
+    const { w, chol, grams: whiteningGrams } = await this.whitening(ctx, i);
     try {
       const log = (m: string) => ctx.job.log('warn', `layer ${i}: ${m}`);
       // Each projection's whitened SVD and update run as jobs on the worker pool, all of the layer's
@@ -133,6 +136,7 @@ export class SvdLlmMethod implements CompressionMethod {
       projections.catch(() => {}); // awaited below, unless the capture pass fails first
       const capture = (async () => {
         if (!this.compressed || !targets.length) return new Map<InputSite, Matrix>();
+        if (whiteningGrams) return new Map(await Promise.all(sites.map(async (site) => [site, await whiteningGrams.get(site)!] as const)));
         await this.compressed.capture(model.arch, w, upd.onInput, signal);
         return new Map(await Promise.all(sites.map(async (site) => [site, await gramMatrix(upd, site)] as const)));
       })();
@@ -140,7 +144,7 @@ export class SvdLlmMethod implements CompressionMethod {
       await capture;
       this.whiteningAhead(ctx, i + 1);
       const out = await projections;
-      if (this.compressed) {
+      if (this.compressed && !this.isLast(ctx, i)) {
         installFactors(w, out);
         await this.compressed.run(model.arch, w, { signal });
       }
@@ -160,17 +164,37 @@ export class SvdLlmMethod implements CompressionMethod {
     try {
       const w = await this.original!.through(i, { onInput: stats.onInput, signal: ctx.job.signal });
       const la = getLinalg();
+      // Cholesky copies its input: a Gram the update reads as well stays as it is.
+      const grams = new Map(sites.map((site) => [site, gramMatrix(stats, site)] as const));
       const chol = new Map(sites.map((site) => {
-        const l = gramMatrix(stats, site).then(async (g) => (await la.cholesky(g, {
+        const l = grams.get(site)!.then(async (g) => (await la.cholesky(g, {
           eps: this.settings!.eps, log: (m) => ctx.job.log('warn', `layer ${i}: ${site} Gram: ${m}`),
         })).l);
         l.catch(() => {}); // reported where a projection awaits it; none may if the layer fails first
         return [site, l] as const;
       }));
-      return { w, chol };
+      grams.forEach((g) => g.catch(() => {}));
+      return { w, chol, grams: this.sameInputs(i) ? grams : undefined };
     } finally {
       stats.dispose();
     }
+  }
+
+  /**
+   * Whether the update path's inputs of layer i are the whitening path's: at the first layer, when
+   * the update windows are all the calibration windows (the default, 16 of 16), both paths hold the
+   * same embeddings in the same batches, so the capture pass would repeat the whitening pass and its
+   * Grams would be the same to the bit (shares are summed in batch order). Later layers differ (the
+   * update path runs the compressed layers), and so does a first layer after removed ones (the
+   * original path ran those).
+   */
+  private sameInputs(i: number): boolean {
+    return i === 0 && this.compressed !== undefined && this.compressed.windows === this.original!.states.windows;
+  }
+
+  /** The model's last layer: the update path's states after it are never read. */
+  private isLast(ctx: MethodContext, i: number): boolean {
+    return i === ctx.arch.dims.layers - 1;
   }
 
   /** Starts layer i's whitening pass now. Its weights are then resident beside the current layer's
@@ -204,7 +228,7 @@ export class SvdLlmMethod implements CompressionMethod {
     if (!original || !model) throw new Error('svd-llm: restore() before prepare()');
     const w = await original.through(i, { signal: ctx.job.signal });
     try {
-      if (this.compressed) {
+      if (this.compressed && !this.isLast(ctx, i)) {
         const keys = new Map(ctx.arch.projections(i).map((p) => [p.name, p.spec.key]));
         installFactors(w, factors.map((f) => ({ key: keys.get(f.name)!, f })));
         await this.compressed.run(model.arch, w, { signal: ctx.job.signal });

@@ -13,9 +13,9 @@ import { StreamingModel } from '../../../sidecar/model/model';
 import { validatePlan } from '../../../sidecar/plan/plan';
 import { compress } from '../../../sidecar/compress/run';
 import { silentJob } from '../../../sidecar/compress/job';
-import { calibrationWindows } from '../../../sidecar/methods/calibration';
+import { calibrationWindows, HiddenStates } from '../../../sidecar/methods/calibration';
 import type { Report } from '../../../sidecar/compress/report';
-import { blockInfluenceOf, fro, layerInputs, mat, mul, outputError, sub, tinyModel, type Mat } from './helpers';
+import { blockInfluenceOf, fro, layerInputs, mat, mul, outputError, sub, t, tinyModel, type Mat } from './helpers';
 
 before(async () => { await initBackend('wasm'); });
 
@@ -120,6 +120,59 @@ test('svd-llm update: same W_v as whitening only, new W_u, lower error on the up
     await model.close();
     await ckA.close();
     await ckB.close();
+  }
+});
+
+test('svd-llm update on every calibration window: layer 0 refits on the whitening inputs with no capture pass; the last layer does not advance the update path', async () => {
+  const m = await tinyModel();
+  const calls = { capture: 0, run: 0 };
+  const proto = HiddenStates.prototype;
+  const { capture, run: runStates } = proto;
+  proto.capture = function (...a) { calls.capture++; return capture.apply(this, a); };
+  proto.run = function (...a) { calls.run++; return runStates.apply(this, a); };
+  const counted = async (tag: string, updateSamples: number) => {
+    calls.capture = calls.run = 0;
+    const r = await run(m, tag, { method: 'svd-llm', 'svd-llm': { update: true, updateSamples } });
+    return { ...r, calls: { ...calls } };
+  };
+  let all, some;
+  try {
+    all = await counted('all', 16);
+    some = await counted('some', 4);
+  } finally {
+    Object.assign(proto, { capture, run: runStates });
+  }
+  // Three layers: the original path runs each (3), the update path layers 0 and 1 (2); layer 0's
+  // capture pass is the whitening pass's when the windows are the same.
+  assert.deepEqual(all.calls, { capture: 2, run: 5 });
+  assert.deepEqual(some.calls, { capture: 3, run: 5 });
+  // The refit W_u of layer 0 is the least-squares optimum on all 16 windows' inputs X (G = XᵀX):
+  // the normal equations' residual (W_u W_v − W) G W_vᵀ vanishes up to the float32 factors. The
+  // run on 4 windows is optimal elsewhere, which this check must tell apart.
+  const model = await StreamingModel.open(m.dir);
+  const residual = async (dir: string) => {
+    const X = await layerInputs(model, await calibrationWindows(all.plan, 128), T, 0);
+    const ck = await openCheckpoint(dir);
+    let worst = 0;
+    for (const { name, spec } of model.arch.projections(0)) {
+      const W = await dense(model, name);
+      const x = X.get(spec.input)!;
+      const v = ck.tensors.get(`${name}.v.weight`)!;
+      const V = mat(v.shape[0], v.shape[1], await ck.read(`${name}.v.weight`));
+      const u = ck.tensors.get(`${name}.u.weight`)!;
+      const P = mul(mat(u.shape[0], u.shape[1], await ck.read(`${name}.u.weight`)), V);
+      const GVt = mul(t(x), mul(x, t(V)));
+      worst = Math.max(worst, fro(mul(sub(P, W), GVt)) / fro(mul(W, GVt)));
+    }
+    await ck.close();
+    return worst;
+  };
+  try {
+    const [rAll, rSome] = [await residual(all.plan.output), await residual(some.plan.output)];
+    assert.ok(rAll < 1e-4, `normal equations' residual ${rAll}`);
+    assert.ok(rSome > 100 * rAll, `4-window refit ${rSome} vs ${rAll}`);
+  } finally {
+    await model.close();
   }
 });
 
