@@ -19,13 +19,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { InputSite } from '../arch/table';
 import { throwIfAborted } from '../errors';
 import { getLinalg } from '../linalg';
-import { fromFloat32, matrix, toFloat32, type Matrix } from '../linalg/matrix';
+import { matrix, toFloat32, type Matrix } from '../linalg/matrix';
 import { disposeLayer, type LayerWeights } from '../model/layer';
 import { StreamingModel } from '../model/model';
 import { InputStats } from '../stats/input-stats';
 import { calibrationWindows, HiddenStates, OriginalPath } from './calibration';
 import { isBool, isPositive, isPositiveInt, readSettings } from './settings';
-import { readProjection } from './weights';
+import { loadedProjection } from './weights';
 import { updatedU, whitenedTruncation } from './whitened-svd';
 import { factorizationBytes, mapConcurrently, projectionsInFlight } from './concurrently';
 import type { CompressionMethod, Factorization, MethodContext } from './types';
@@ -125,8 +125,7 @@ export class SvdLlmMethod implements CompressionMethod {
       }));
       const projections = mapConcurrently(targets, async ({ name, spec, rank }) => {
         throwIfAborted(signal);
-        const wd = await readProjection(ctx.ckpt, name, spec.transposed);
-        const W = fromFloat32(wd.rows, wd.cols, wd.data);
+        const W = loadedProjection(w, spec.key);
         const t = await whitenedTruncation(W, await chol.get(spec.input)!, rank);
         const grams = await updateGrams;
         const u = this.compressed ? await updatedU(W, t.v, grams.get(spec.input)!, { eps: settings.eps, log: (m) => log(`${name} update: ${m}`) }) : t.u;

@@ -1,5 +1,8 @@
 // Reads a projection's dense weight in [out, in] math layout (GPT-2's Conv1D stores [in, out]).
 import type { Checkpoint } from '../checkpoint/checkpoint';
+import { fromFloat32, type Matrix } from '../linalg/matrix';
+import type { LayerWeights } from '../model/layer';
+import { floatsNow } from '../tensor/host-data';
 
 export interface DenseWeight { rows: number; cols: number; data: Float32Array }
 
@@ -15,4 +18,13 @@ export async function readProjection(ckpt: Checkpoint, name: string, transposed:
   const [a, b] = entry.shape;
   const data = await ckpt.read(`${name}.weight`);
   return transposed ? { rows: b, cols: a, data: transposeF32(data, a, b) } : { rows: a, cols: b, data };
+}
+
+/** A projection's dense weight as a loaded layer holds it ([out, in]: model/layer.ts transposes
+ *  Conv1D on load), in float64: the checkpoint's values, without reading the file again. */
+export function loadedProjection(w: LayerWeights, key: string): Matrix {
+  const l = w.linears.get(key);
+  if (l?.kind !== 'dense') throw new Error(`layer ${w.index}: projection ${key} is not loaded as a dense weight`);
+  const [rows, cols] = l.w.shape;
+  return fromFloat32(rows, cols, floatsNow(l.w));
 }
