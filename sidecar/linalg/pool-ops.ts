@@ -17,6 +17,17 @@ export type Op =
   /** XᵀX of x (rows × dim float32, row-major): its upper triangle and diagonal. */
   | { op: 'gram'; x: Float32Array; rows: number; dim: number };
 
+/** o with each input matrix passed through m and a Gram's rows through x. */
+export function mapInputs(o: Op, m: (a: Matrix) => Matrix, x: (a: Float32Array) => Float32Array): Op {
+  switch (o.op) {
+    case 'svd': case 'cholesky': return { ...o, a: m(o.a) };
+    case 'solve': return { ...o, t: m(o.t), b: m(o.b) };
+    case 'svdOfProduct': return { ...o, a: m(o.a), b: m(o.b) };
+    case 'refitLeft': return { ...o, w: m(o.w), b: m(o.b), g: m(o.g) };
+    case 'gram': return { ...o, x: x(o.x) };
+  }
+}
+
 /** logs: the Cholesky shifts' log lines, replayed by the caller. */
 export interface CholeskyParts { l: Matrix; shift: number; attempts: number; logs: string[] }
 export interface RefitParts { u: Matrix; logs: string[] }

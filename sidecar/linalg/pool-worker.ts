@@ -10,7 +10,8 @@
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { resultBuffers, runOp, type Op, type OpResult } from './pool-ops';
+import { mapInputs, resultBuffers, runOp, type Op, type OpResult } from './pool-ops';
+import { matrix } from './matrix';
 import { neverParkLanes, serveHelper, type HelperData } from './lanes';
 import { BUSY, claim, isOpen, LIVE, POSTED } from './pool-claims';
 import { warmUp } from './pool-warmup';
@@ -35,6 +36,11 @@ export interface Channel { port: MessagePort; ctrl: Int32Array; index: number; s
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 const GC_EXTERNAL_BYTES = 32 * 2 ** 20;
+
+/** job with its matrices rebuilt by matrix(): a message's objects have other hidden classes than
+ *  the warm-up's, and the kernels' optimized code, specialised on those, was thrown away ("wrong
+ *  map") and compiled again for the first real job. */
+const revived = (job: Job): Job => ({ ...job, op: mapInputs(job.op, (a) => matrix(a.rows, a.cols, a.data), (x) => x) });
 
 /** The largest open job of those received, claimed; the ones others took are dropped. */
 function next(held: Job[], ctrl: Int32Array, me: number): Job | undefined {
@@ -63,7 +69,7 @@ function serve({ port, ctrl, index, warm }: Channel): never {
   const held: Job[] = [];
   for (;;) {
     const posted = Atomics.load(ctrl, POSTED);
-    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) held.push(m.message as Job);
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) held.push(revived(m.message as Job));
     const job = next(held, ctrl, -(index + 1));
     if (!job) {
       Atomics.wait(ctrl, POSTED, posted);

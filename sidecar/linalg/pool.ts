@@ -12,10 +12,9 @@
 // handled 14 ms late on average and the Gram batches' 52 ms.
 import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { opWork, runOp, type Op, type OpResult } from './pool-ops';
+import { mapInputs, opWork, runOp, type Op, type OpResult } from './pool-ops';
 import { CLAIM_SLOTS, CONTROL_WORDS, LIVE, POSTED, TAKEN_HERE, claim, open, taker } from './pool-claims';
 import type { Channel, Job, Reply } from './pool-worker';
-import type { Matrix } from './matrix';
 
 /** The bundled pool-worker.ts (scripts/build.mjs). */
 declare const POOL_WORKER_SOURCE: string;
@@ -80,18 +79,8 @@ function shared<T extends Float64Array | Float32Array>(a: T): T {
   return s;
 }
 
-const sharedMatrix = (m: Matrix): Matrix => ({ rows: m.rows, cols: m.cols, data: shared(m.data) });
-
 /** op with its input arrays in shared memory. */
-function sharedOp(o: Op): Op {
-  switch (o.op) {
-    case 'svd': case 'cholesky': return { ...o, a: sharedMatrix(o.a) };
-    case 'solve': return { ...o, t: sharedMatrix(o.t), b: sharedMatrix(o.b) };
-    case 'svdOfProduct': return { ...o, a: sharedMatrix(o.a), b: sharedMatrix(o.b) };
-    case 'refitLeft': return { ...o, w: sharedMatrix(o.w), b: sharedMatrix(o.b), g: sharedMatrix(o.g) };
-    case 'gram': return { ...o, x: shared(o.x) };
-  }
-}
+const sharedOp = (o: Op): Op => mapInputs(o, (m) => ({ rows: m.rows, cols: m.cols, data: shared(m.data) }), shared);
 
 export class LinalgPool {
   private workers: PoolWorker[] = [];
