@@ -104,10 +104,15 @@ export class LinalgPool {
     }
   }
 
+  /** Stops the workers. Every pending job settles: an open one runs on the calling thread, one that
+   *  a worker was running fails. */
   async close(): Promise<void> {
     const ws = this.workers;
     this.workers = [];
     await Promise.all(ws.map((w) => w.close()));
+    for (const id of [...this.pending.keys()]) {
+      if (taker(this.ctrl, id) >= 0) this.settle(id, undefined, new Error('linear-algebra pool closed while a worker ran the job'));
+    }
     this.runHere();
   }
 

@@ -94,6 +94,18 @@ test('pool: with its workers gone, jobs run on the calling thread', async () => 
   same((await svd(pool, a)).s, svdPortable(a, true, false).s);
 });
 
+test('pool: closing settles every job: the one a worker was running fails, open ones run here', async () => {
+  const pool = new LinalgPool(1);
+  await svd(pool, random(70, 70, 5)); // the worker is up and waiting for jobs
+  const running = assert.rejects(pool.run({ op: 'svd', a: random(900, 900, 6), vectors: true, full: false }), /pool closed while a worker ran the job/);
+  await new Promise((r) => setTimeout(r, 50)); // it took the job at once
+  const open = random(30, 20, 7);
+  const queued = svd(pool, open);
+  await pool.close();
+  await running;
+  same((await queued).s, svdPortable(open, true, false).s);
+});
+
 test('pool: the portable linalg sends large operations to the process pool, with the same bits', async () => {
   const a = random(96, 80, 4); // above the pool threshold (64³ of work)
   const before = linalgPool().jobsDone;
