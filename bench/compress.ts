@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../sidecar/tensor/backend';
+import { prepareLinalg } from '../sidecar/linalg';
 import { validatePlan } from '../sidecar/plan/plan';
 import { compress } from '../sidecar/compress/run';
 import type { Job } from '../sidecar/compress/job';
@@ -57,6 +58,8 @@ function writeIds(file: string, ids: Int32Array): void {
 /** One engine run in this (fresh) process; writes the token ids for the peer into `work`. */
 async function child(work: string): Promise<Ours> {
   const backend = await initBackend(backendChoice);
+  // As compress() does, but before the clock (it starts after tokenizing, which the pool overlaps).
+  prepareLinalg();
   const calibrationData = join(ROOT, 'corpora', 'brown-train.txt');
   const context = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8')).max_position_embeddings as number;
   // The same call compress() makes: its tokenizer cache then serves compress() these windows.

@@ -17,6 +17,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../sidecar/tensor/backend';
+import { prepareLinalg } from '../sidecar/linalg';
 import { validatePlan } from '../sidecar/plan/plan';
 import { compress } from '../sidecar/compress/run';
 import { silentJob } from '../sidecar/compress/job';
@@ -57,6 +58,8 @@ function bound(s: Shape) {
 
 async function child(dir: string, calibration: string, output: string): Promise<Run> {
   await initBackend('auto');
+  // As compress() does, but before the clock (it starts after tokenizing, which the pool overlaps).
+  prepareLinalg();
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   const plan = validatePlan({
     model: dir, output, method: 'svd-llm', ratio: 0.2, 'svd-llm': { update: true, updateSamples: SAMPLES },

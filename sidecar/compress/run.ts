@@ -9,6 +9,7 @@ import { CheckpointWriter, COPY_CHUNK_BYTES } from '../checkpoint/writer';
 import { DTYPE_BYTES, type DType } from '../checkpoint/dtype';
 import { resolveArch, type ResolvedArch } from '../arch/table';
 import { initBackend } from '../tensor/backend';
+import { prepareLinalg } from '../linalg';
 import { PlanError, throwIfAborted } from '../errors';
 import type { Plan } from '../plan/plan';
 import { decideRanks, type RankDecision } from '../plan/ranks';
@@ -66,6 +67,7 @@ export async function compress(plan: Plan, job: Job): Promise<CompressOutcome> {
   const timer = new PhaseTimer();
   await preflight(plan, job);
   const backend = await initBackend(plan.backend, (m) => job.log('info', m));
+  prepareLinalg();
   job.progress('load', 0, 1, plan.model);
   const ckpt = await timer.time('load', () => openCheckpoint(plan.model));
   let method: CompressionMethod | undefined;

@@ -9,7 +9,7 @@ import type { CholeskyOptions } from './cholesky';
 import { eighPortable } from './eigh';
 import type { TriOptions } from './triangular';
 import { nativeLinalg } from './native';
-import { linalgPool, pooled } from './pool';
+import { linalgPool, pooled, warmLinalgPool } from './pool';
 import { runOp, type CholeskyParts, type Op, type OpResult, type RefitParts } from './pool-ops';
 
 export interface SvdResult { s: Float64Array /* descending */; u?: Matrix /* m×k */; v?: Matrix /* n×k, NOT Vᵀ */ }
@@ -75,4 +75,9 @@ export function portableLinalg(): Linalg {
 /** Native when the active tfjs backend is tfjs-node's ('tensorflow'), else portable. */
 export function getLinalg(): Linalg {
   return nativeLinalg() ?? portable;
+}
+
+/** Before a compression: on the portable path, starts the worker pool warming up (pool.ts). */
+export function prepareLinalg(): void {
+  if (!nativeLinalg()) warmLinalgPool();
 }

@@ -91,12 +91,15 @@ export class LinalgPool {
   /** Jobs answered, by a worker or on the calling thread. */
   jobsDone = 0;
 
-  /** size workers (default: one per core, at most 4), started now; warm: each runs the warm-up
-   *  (pool-warmup.ts) until the first job is posted. */
+  /** Whether the workers run the warm-up (pool-warmup.ts) until the first job is posted. */
+  readonly warm: boolean;
+
+  /** size workers (default: one per core, at most 4), started now. */
   constructor(readonly size = POOL_SIZE, o: { warm?: boolean } = {}) {
+    this.warm = o.warm ?? false;
     for (let i = 0; i < size && CAN_SHARE; i++) {
       try {
-        this.workers.push(new PoolWorker(i, this.ctrl, o.warm ?? false, (w, r) => this.reply(w, r), (w, e) => this.failed(w, e)));
+        this.workers.push(new PoolWorker(i, this.ctrl, this.warm, (w, r) => this.reply(w, r), (w, e) => this.failed(w, e)));
       } catch {
         // A worker that cannot even be created (no threads here) leaves its jobs to the others, or
         // to the calling thread.
@@ -178,11 +181,17 @@ export class LinalgPool {
 
 let processPool: LinalgPool | undefined;
 
-/** The process's pool, started on first use (tensor/backend.ts starts it with a portable backend,
- *  so that its workers load and warm up while the model is read and the calibration text
- *  tokenized). Its workers warm up (pool-warmup.ts). */
+/** The process's pool, started on first use (cold: its workers compile the kernels on their first
+ *  jobs), unless warmLinalgPool() started it. */
 export function linalgPool(): LinalgPool {
-  return (processPool ??= new LinalgPool(POOL_SIZE, { warm: true }));
+  return (processPool ??= new LinalgPool(POOL_SIZE));
+}
+
+/** Starts the process's pool now, its workers warming up (pool-warmup.ts) until the first job: for
+ *  a process about to compress, so that they warm up while the model is read and the calibration
+ *  text tokenized rather than during the first layer's factorizations. Nothing if it runs already. */
+export function warmLinalgPool(): void {
+  processPool ??= new LinalgPool(POOL_SIZE, { warm: true });
 }
 
 /** Below this much work an operation runs on the calling thread: shipping it would cost more. */

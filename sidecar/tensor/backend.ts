@@ -6,7 +6,6 @@ import { dirname, join } from 'node:path';
 import type { BackendChoice } from '../rpc/protocol';
 import { registerThreadedWasm, wasmThreads } from './wasm-threads';
 import { registerWasmSlices } from './wasm-slice';
-import { linalgPool } from '../linalg/pool';
 
 export interface BackendInfo {
   /** What the user chose or `auto`. */
@@ -65,9 +64,6 @@ export async function initBackend(requested: BackendChoice = 'auto', log: (msg: 
       await tf.ready();
       const threads = name === 'wasm' ? (require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() : 1;
       current = { requested, name, tfName, skipped, threads };
-      // The portable linear algebra's workers start now and warm up (linalg/pool-warmup.ts) while
-      // the caller reads the model and tokenizes, not during the first layer's factorizations.
-      if (name === 'wasm' || name === 'cpu') linalgPool();
       log(`tensor backend: ${name}${threads > 1 ? ` (${threads} threads)` : ''}${skipped.length ? ` (skipped: ${skipped.join('; ')})` : ''}`);
       return current;
     } catch (e) {
