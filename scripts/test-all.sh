@@ -16,7 +16,7 @@ step() {
 step build node scripts/build.mjs --tests || true
 [ ${#failed[@]} -eq 0 ] || { echo "build failed"; exit 1; }
 step typecheck npx --no-install tsc -p . --noEmit
-step lint npx --no-install eslint --max-warnings 0 sidecar extension webview test bench
+step lint npx --no-install eslint --max-warnings 0 sidecar extension webview test bench scripts
 # Layers 1-3: engine units, protocol (spawns dist/sidecar.js), extension logic without VS Code.
 step unit node --test --test-concurrency=1 out/test/unit/
 # Layer 4: webview panels in headless Chromium.
