@@ -113,9 +113,7 @@ export class LinalgPool {
     const ws = this.workers;
     this.workers = [];
     await Promise.all(ws.map((w) => w.close()));
-    for (const id of [...this.pending.keys()]) {
-      if (taker(this.ctrl, id) >= 0) this.settle(id, undefined, new Error('linear-algebra pool closed while a worker ran the job'));
-    }
+    this.failTaken(() => true, new Error('linear-algebra pool closed while a worker ran the job'));
     this.runHere();
   }
 
@@ -174,8 +172,16 @@ export class LinalgPool {
     if (w.ready) Atomics.sub(this.ctrl, LIVE, 1);
     void w.close();
     // The job it held fails with it; open jobs stay with the other workers, or come here.
-    for (const id of [...this.pending.keys()]) if (taker(this.ctrl, id) === w.index) this.settle(id, undefined, e);
+    this.failTaken((index) => index === w.index, e);
     if (!this.workers.length) this.runHere();
+  }
+
+  /** Fails the pending jobs taken by a worker that `gone` names: their replies will never come. */
+  private failTaken(gone: (index: number) => boolean, e: Error): void {
+    for (const id of [...this.pending.keys()]) {
+      const index = taker(this.ctrl, id);
+      if (index >= 0 && gone(index)) this.settle(id, undefined, e);
+    }
   }
 }
 
