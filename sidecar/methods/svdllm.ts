@@ -135,9 +135,12 @@ export class SvdLlmMethod implements CompressionMethod {
       projections.catch(() => {}); // awaited below, unless the capture pass fails first
       const capture = (async () => {
         if (!this.compressed || !targets.length) return new Map<InputSite, Matrix>();
-        if (whiteningGrams) return new Map(await Promise.all(sites.map(async (site) => [site, await whiteningGrams.get(site)!] as const)));
-        await this.compressed.capture(model.arch, w, upd.onInput, signal);
-        return new Map(await Promise.all(sites.map(async (site) => [site, await gramMatrix(upd, site)] as const)));
+        let grams = whiteningGrams;
+        if (!grams) {
+          await this.compressed.capture(model.arch, w, upd.onInput, signal);
+          grams = new Map(sites.map((site) => [site, gramMatrix(upd, site)] as const));
+        }
+        return new Map(await Promise.all([...grams].map(async ([site, g]) => [site, await g] as const)));
       })();
       capture.then(gate.resolve, gate.reject);
       await capture;
