@@ -7,6 +7,7 @@
 //   node out/bench/gram.js [--rows 2048] [--repeat 20]
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../sidecar/tensor/backend';
+import { prepareLinalg } from '../sidecar/linalg';
 import { GramCollector, type GramProducts } from '../sidecar/stats/gram';
 
 const flag = (name: string, d: number) => {
@@ -22,6 +23,8 @@ function gaussianRows(rows: number, dim: number, seed: number): Float32Array {
 
 async function main() {
   const backend = await initBackend('auto');
+  // The pool as a compression has it (compress() warms it up).
+  prepareLinalg();
   const rows = flag('rows', 2048);
   const repeat = flag('repeat', 20);
   console.log(`backend ${backend.name}${backend.threads ? `, ${backend.threads} threads` : ''}; ${rows} rows a batch, fastest of ${repeat}`);
