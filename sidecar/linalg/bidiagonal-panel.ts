@@ -5,8 +5,9 @@
 // twice (Aᵀv and A u) where the unblocked step passes four times, and the update the panel stands
 // for becomes one matrix product (gemmStrided) at its end: half the reduction's flops as products.
 // Layout as in bidiagonal.ts: A column-major (x, as rows of Aᵀ), right reflectors in rows of w. The
-// passes over the trailing matrix and the dot products for the corrections run as WebAssembly SIMD
-// kernels (gemv-kernel.ts) on the reduction's memory.
+// passes over the trailing matrix, and the corrections' dot products and sums (LAPACK's gemv calls
+// on the panel's V, U, X and Y), run as WebAssembly SIMD kernels (gemv-kernel.ts) on the
+// reduction's memory: the sums as scalar JavaScript loops were a tenth of an SVD at 256² to 1024².
 import { gemmStrided } from './matrix';
 import { gemvKernel } from './gemv-kernel';
 import { reflector } from './reflector';
@@ -17,11 +18,13 @@ import type { BidiagonalWork } from './bidiagonal';
 export const PANEL = 32;
 
 /** The panels' arrays: Y and X column by column (PANEL × n and PANEL × m), the coefficients each step
- *  computes serially for the lanes, and the product's operands [−Y −U] (n × 2·PANEL) and [V X] (m × 2·PANEL). */
+ *  computes serially for the lanes (four vectors of dot products, then four vectors of negated
+ *  weights for the kernels' corrections), and the product's operands [−Y −U] (n × 2·PANEL) and
+ *  [V X] (m × 2·PANEL). */
 export interface PanelWork { py: Float64Array; px: Float64Array; coef: Float64Array; left: Float64Array; right: Float64Array }
 
 /** The lengths of PanelWork's arrays, in its order. */
-export const panelLengths = (m: number, n: number): number[] => [PANEL * n, PANEL * m, 4 * PANEL, 2 * PANEL * n, 2 * PANEL * m];
+export const panelLengths = (m: number, n: number): number[] => [PANEL * n, PANEL * m, 8 * PANEL, 2 * PANEL * n, 2 * PANEL * m];
 
 export function panelWork(m: number, n: number, alloc: (length: number) => Float64Array): PanelWork {
   const [py, px, coef, left, right] = panelLengths(m, n).map(alloc);
@@ -51,41 +54,47 @@ export function reducePanel(work: BidiagonalWork, panel: PanelWork, p: number, s
       d[k] = beta;
       tauQ[k] = tau;
       A[ck + k] = 1;
-      // Vᵀv and Xᵀv over rows k.., for the columns' corrections.
+      // Vᵀv and Xᵀv over rows k.., for the columns' corrections, negated for the kernel's sums;
+      // and row k of V and of X (v's unit last), negated, for the row's.
       gemv.dots(A, p * m + k, m, m - k, s, A, ck + k, coef, 0);
       gemv.dots(px, k, m, m - k, s, A, ck + k, coef, P);
+      for (let l = 0; l < s; l++) {
+        coef[4 * P + l] = -coef[l];
+        coef[5 * P + l] = -coef[P + l];
+        coef[6 * P + l] = -A[(p + l) * m + k];
+        coef[7 * P + l] = -px[l * m + k];
+      }
+      coef[6 * P + s] = -1;
     }
     sync?.phase();
     // Y(c, s) = τ_q (A(k:, c)ᵀ v − Y(c, ·) Vᵀv − U(·, c)ᵀ Xᵀv) for this lane's columns c > k.
     const [c0, c1] = stripe(k + 1, n, lane, lanes);
-    gemv.dots(A, c0 * m + k, m, m - k, c1 - c0, A, ck + k, py, s * n + c0);
-    for (let l = 0; l < s; l++) {
-      const a = coef[l];
-      const b = coef[P + l];
-      for (let c = c0, yl = l * n, ul = (p + l) * n; c < c1; c++) py[s * n + c] -= py[yl + c] * a + w[ul + c] * b;
-    }
-    for (let c = c0; c < c1; c++) py[s * n + c] *= tauQ[k];
+    const ys = s * n;
+    gemv.dots(A, c0 * m + k, m, m - k, c1 - c0, A, ck + k, py, ys + c0);
+    gemv.matvec(py, c0, n, c1 - c0, s, coef, 4 * P, py, ys + c0);
+    gemv.matvec(w, p * n + c0, n, c1 - c0, s, coef, 5 * P, py, ys + c0);
+    for (let c = c0; c < c1; c++) py[ys + c] *= tauQ[k];
     // Row k of A − V Yᵀ − X Uᵀ on these columns, gathered into w's row k.
-    const row = w.subarray(k * n, k * n + n);
-    for (let c = c0; c < c1; c++) row[c] = A[c * m + k];
-    for (let l = 0; l <= s; l++) {
-      const a = l === s ? 1 : A[(p + l) * m + k];
-      for (let c = c0, yl = l * n; c < c1; c++) row[c] -= py[yl + c] * a;
-    }
-    for (let l = 0; l < s; l++) {
-      const xk = px[l * m + k];
-      for (let c = c0, ul = (p + l) * n; c < c1; c++) row[c] -= w[ul + c] * xk;
-    }
+    for (let c = c0; c < c1; c++) w[k * n + c] = A[c * m + k];
+    gemv.matvec(py, c0, n, c1 - c0, s + 1, coef, 6 * P, w, k * n + c0);
+    gemv.matvec(w, p * n + c0, n, c1 - c0, s, coef, 7 * P, w, k * n + c0);
     sync?.join();
     if (lane === 0) {
       // Row k's reflector u.
-      const r = reflector(row, k + 1, n);
+      const r = reflector(w.subarray(k * n, k * n + n), k + 1, n);
       e[k] = r.beta;
       tauP[k] = r.tau;
-      row[k + 1] = 1;
-      // Yᵀu and Uᵀu over columns k+1.., for the rows' corrections.
+      w[k * n + k + 1] = 1;
+      // Yᵀu and Uᵀu over columns k+1.., for the rows' corrections, negated for the kernel's sums;
+      // and column k+1 of Y and of U (u's unit last), negated, for the next column's.
       gemv.dots(py, k + 1, n, n - k - 1, s + 1, w, k * n + k + 1, coef, 2 * P);
       gemv.dots(w, p * n + k + 1, n, n - k - 1, s, w, k * n + k + 1, coef, 3 * P);
+      for (let l = 0; l <= s; l++) {
+        coef[4 * P + l] = -coef[2 * P + l];
+        coef[5 * P + l] = -coef[3 * P + l];
+        coef[6 * P + l] = -py[l * n + k + 1];
+        coef[7 * P + l] = -w[(p + l) * n + k + 1];
+      }
     }
     sync?.phase();
     // X(r, s) = τ_p (A(r, k+1:) u − V(r, ·) Yᵀu − X(r, ·) Uᵀu) for this lane's rows r > k.
@@ -93,24 +102,14 @@ export function reducePanel(work: BidiagonalWork, panel: PanelWork, p: number, s
     const xs = s * m;
     px.fill(0, xs + r0, xs + r1);
     gemv.matvec(A, (k + 1) * m + r0, m, r1 - r0, n - k - 1, w, k * n + k + 1, px, xs + r0);
-    for (let l = 0; l <= s; l++) {
-      const a = coef[2 * P + l];
-      for (let r = r0, vl = (p + l) * m; r < r1; r++) px[xs + r] -= A[vl + r] * a;
-    }
-    for (let l = 0; l < s; l++) {
-      const b = coef[3 * P + l];
-      for (let r = r0, xl = l * m; r < r1; r++) px[xs + r] -= px[xl + r] * b;
-    }
+    gemv.matvec(A, p * m + r0, m, r1 - r0, s + 1, coef, 4 * P, px, xs + r0);
+    gemv.matvec(px, r0, m, r1 - r0, s, coef, 5 * P, px, xs + r0);
     for (let r = r0; r < r1; r++) px[xs + r] *= tauP[k];
     // Column k+1 of A − V Yᵀ − X Uᵀ on these rows, for the next step's reflector (the last step's
     // next column is the trailing update's).
     if (s + 1 < P) {
-      const c = (k + 1) * m;
-      for (let l = 0; l <= s; l++) {
-        const yk = py[l * n + k + 1];
-        const uk = w[(p + l) * n + k + 1];
-        for (let r = r0, vl = (p + l) * m, xl = l * m; r < r1; r++) A[c + r] -= A[vl + r] * yk + px[xl + r] * uk;
-      }
+      gemv.matvec(A, p * m + r0, m, r1 - r0, s + 1, coef, 6 * P, A, (k + 1) * m + r0);
+      gemv.matvec(px, r0, m, r1 - r0, s + 1, coef, 7 * P, A, (k + 1) * m + r0);
     }
     sync?.join();
   }
