@@ -121,22 +121,44 @@ export function gemmStrided(A: Block, Bt: Block, m: number, k: number, n: number
         const ml = Math.min(MB, m - i0);
         pack(A, m, k0, kl, i0, (ml + 3) & ~3, f64, ap);
         panel(ap * 8, bp * 8, cp * 8, (ml + 3) & ~3, nl4, kl);
-        for (let i = 0; i < ml; i++) {
-          const o = C.at + (i0 + i) * ldc + j0;
-          const s = cp + i * nl4;
-          if (subtract) for (let j = 0; j < nl; j++) Cd[o + j] -= f64[s + j];
-          else for (let j = 0; j < nl; j++) Cd[o + j] += f64[s + j];
-        }
+        for (let i = 0; i < ml; i++) addRow(Cd, C.at + (i0 + i) * ldc + j0, f64, cp + i * nl4, nl, subtract);
       }
     }
   }
 }
 
-/** Packs rows r0..r0+count-1 (zero past `rows`), columns k0..k0+kl-1, four rows interleaved, at out[at]. */
+/** C[o..o+n) += p[s..s+n), or −= with `subtract`. Unrolled by four: V8's loop of one element a
+ *  step took 1.1 ns an element, this one 0.65 (throwaway probe, in cache). */
+function addRow(C: Float64Array, o: number, p: Float64Array, s: number, n: number, subtract: boolean): void {
+  const n4 = n & ~3;
+  let j = 0;
+  if (subtract) {
+    for (; j < n4; j += 4) {
+      C[o + j] -= p[s + j]; C[o + j + 1] -= p[s + j + 1]; C[o + j + 2] -= p[s + j + 2]; C[o + j + 3] -= p[s + j + 3];
+    }
+    for (; j < n; j++) C[o + j] -= p[s + j];
+  } else {
+    for (; j < n4; j += 4) {
+      C[o + j] += p[s + j]; C[o + j + 1] += p[s + j + 1]; C[o + j + 2] += p[s + j + 2]; C[o + j + 3] += p[s + j + 3];
+    }
+    for (; j < n; j++) C[o + j] += p[s + j];
+  }
+}
+
+/** Packs rows r0..r0+count-1 (zero past `rows`), columns k0..k0+kl-1, four rows interleaved, at out[at].
+ *  A whole group of four is read a column at a time, so the writes are sequential (0.56 against
+ *  1.1 ns an element row by row, throwaway probe). */
 function pack(src: Block, rows: number, k0: number, kl: number, r0: number, count: number, out: Float64Array, at: number): void {
   const { data, at: from, ld } = src;
   for (let r = 0; r < count; r += 4) {
     const base = at + r * kl;
+    if (r0 + r + 3 < rows) {
+      const s0 = from + (r0 + r) * ld + k0, s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld;
+      for (let t = 0, o = base; t < kl; t++, o += 4) {
+        out[o] = data[s0 + t]; out[o + 1] = data[s1 + t]; out[o + 2] = data[s2 + t]; out[o + 3] = data[s3 + t];
+      }
+      continue;
+    }
     for (let q = 0; q < 4; q++) {
       const row = r0 + r + q;
       if (row < rows) {
