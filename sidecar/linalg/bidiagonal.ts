@@ -2,12 +2,12 @@
 // gebrd: blocked panels, bidiagonal-panel.ts, then the last columns unblocked). The matrix is held
 // column-major (as rows of Aᵀ) so that both the left reflectors (on columns) and the right ones (on
 // rows, applied as y = A w, A -= τ y wᵀ) run over contiguous memory; an unblocked step is dot
-// products and axpys. Its arrays live in one shared WebAssembly memory (gemv-kernel.ts), where the
-// matrix-vector passes run as SIMD kernels and every lane sees them.
+// products and rank-one updates. Its arrays live in one shared WebAssembly memory (gemv-kernel.ts),
+// where those passes run as SIMD kernels and every lane sees them.
 import { reflectorBlock, type ReflectorBlock } from './compact-wy';
 import { PANEL, panelLengths, panelWork, reducePanel, type PanelWork } from './bidiagonal-panel';
 import { gemvKernel, kernelMemory } from './gemv-kernel';
-import { reflectRows, reflector } from './reflector';
+import { reflector } from './reflector';
 import { stripe, type StepSync } from './stripe';
 
 export interface Bidiagonal {
@@ -23,8 +23,9 @@ export interface Bidiagonal {
   tauP: Float64Array;
 }
 
-/** The reduction's arrays, all in `memory` (shared by the lanes when there are several). */
-export interface BidiagonalWork extends Bidiagonal { memory: WebAssembly.Memory; y: Float64Array; panel?: PanelWork }
+/** The reduction's arrays, all in `memory` (shared by the lanes when there are several): y (m) and
+ *  z (n) hold an unblocked step's products and its rank-one updates' coefficients. */
+export interface BidiagonalWork extends Bidiagonal { memory: WebAssembly.Memory; y: Float64Array; z: Float64Array; panel?: PanelWork }
 
 /** Columns reduced one at a time at the end, where panels no longer pay (LAPACK's crossover, nx). */
 const UNBLOCKED = 128;
@@ -32,9 +33,10 @@ const UNBLOCKED = 128;
 /** The arrays for reducing an m × n matrix, zeroed: the caller puts the matrix in x (column-major). */
 export function bidiagonalWork(m: number, n: number): BidiagonalWork {
   const blocked = n > UNBLOCKED;
-  const { memory, alloc } = kernelMemory([m * n, n, n, n, n, n * n, m, ...(blocked ? panelLengths(m, n) : [])]);
-  const [x, d, e, tauQ, tauP, w, y] = [m * n, n, n, n, n, n * n, m].map(alloc);
-  return { m, n, memory, x, d, e, tauQ, tauP, w, y, panel: blocked ? panelWork(m, n, alloc) : undefined };
+  const lengths = [m * n, n, n, n, n, n * n, m, n];
+  const { memory, alloc } = kernelMemory([...lengths, ...(blocked ? panelLengths(m, n) : [])]);
+  const [x, d, e, tauQ, tauP, w, y, z] = lengths.map(alloc);
+  return { m, n, memory, x, d, e, tauQ, tauP, w, y, z, panel: blocked ? panelWork(m, n, alloc) : undefined };
 }
 
 // One small work of each kind (unblocked, and with panels), alive as long as the module: V8
@@ -62,7 +64,7 @@ export function bidiagonalize(xt: Float64Array, m: number, n: number): Bidiagona
  * depend on the stripes, so any number of lanes gives the same numbers.
  */
 export function reduce(work: BidiagonalWork, sync?: StepSync): void {
-  const { m, n, x: X, d, e, tauQ, tauP, w, panel } = work;
+  const { m, n, x: X, d, e, tauQ, tauP, w, z, panel } = work;
   const lane = sync?.lane ?? 0;
   const lanes = sync?.lanes ?? 1;
   let k = 0;
@@ -77,7 +79,7 @@ export function reduce(work: BidiagonalWork, sync?: StepSync): void {
     }
     sync?.phase();
     const [j0, j1] = stripe(k + 1, n, lane, lanes);
-    if (tauQ[k] !== 0 && j1 > j0) reflectRows(X, ck, X, m, k, j0, j1, tauQ[k]);
+    if (tauQ[k] !== 0 && j1 > j0) leftUpdate(work, k, j0, j1);
     sync?.join();
     if (k >= n - 1) continue;
     // Right reflector: zero A[k, k+2:], read across the rows of X at offset k (stride m).
@@ -88,6 +90,7 @@ export function reduce(work: BidiagonalWork, sync?: StepSync): void {
       e[k] = r.beta;
       tauP[k] = r.tau;
       row[k + 1] = 1;
+      for (let j = k + 1; j < n; j++) z[j] = -(row[j] * r.tau);
     }
     sync?.phase();
     const [i0, i1] = stripe(k + 1, m, lane, lanes);
@@ -96,18 +99,26 @@ export function reduce(work: BidiagonalWork, sync?: StepSync): void {
   }
 }
 
-/** y = A[i0:i1, k+1:] w_k, then A[i0:i1, j] −= τ w_kj y. */
-function rightUpdate({ m, n, x: X, w, tauP, y, memory }: BidiagonalWork, k: number, i0: number, i1: number): void {
-  const row = w.subarray(k * n, k * n + n);
-  const tau = tauP[k];
-  y.fill(0, i0, i1);
-  gemvKernel(memory).matvec(X, (k + 1) * m + i0, m, i1 - i0, n - k - 1, w, k * n + k + 1, y, i0);
-  for (let j = k + 1; j < n; j++) {
-    const wj = row[j] * tau;
-    if (wj === 0) continue;
-    const cj = j * m;
-    for (let i = i0; i < i1; i++) X[cj + i] -= wj * y[i];
+/** H_k = I − τ v vᵀ on columns j0..j1−1 (rows of X, v in column k): s_j = τ (A[k, j] + v·A[k+1:, j]),
+ *  A[k, j] −= s_j, A[k+1:, j] −= s_j v (the dots and the rank-one update on the kernels). */
+function leftUpdate({ m, x: X, tauQ, z, memory }: BidiagonalWork, k: number, j0: number, j1: number): void {
+  const gemv = gemvKernel(memory);
+  const v = k * m + k + 1;
+  gemv.dots(X, j0 * m + k + 1, m, m - k - 1, j1 - j0, X, v, z, j0);
+  for (let j = j0; j < j1; j++) {
+    const s = (X[j * m + k] + z[j]) * tauQ[k];
+    X[j * m + k] -= s;
+    z[j] = -s;
   }
+  gemv.ger(X, j0 * m + k + 1, m, m - k - 1, j1 - j0, z, j0, X, v);
+}
+
+/** y = A[i0:i1, k+1:] w_k, then A[i0:i1, j] −= τ w_kj y, with z[j] = −τ w_kj (lane 0 set them). */
+function rightUpdate({ m, n, x: X, w, y, z, memory }: BidiagonalWork, k: number, i0: number, i1: number): void {
+  const gemv = gemvKernel(memory);
+  y.fill(0, i0, i1);
+  gemv.matvec(X, (k + 1) * m + i0, m, i1 - i0, n - k - 1, w, k * n + k + 1, y, i0);
+  gemv.ger(X, (k + 1) * m + i0, m, i1 - i0, n - k - 1, z, k + 1, y, i0);
 }
 
 /** Reflectors per compact WY block when Q and P act on the bases. */

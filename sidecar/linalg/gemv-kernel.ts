@@ -39,6 +39,8 @@ export interface GemvKernel {
   dots(A: Float64Array, a: number, ld: number, len: number, nc: number, v: Float64Array, vi: number, out: Float64Array, o: number): void;
   /** y[yi + r] += Σ_c u[ui + c] A[a + c·ld + r] for r < len, c < nc. */
   matvec(A: Float64Array, a: number, ld: number, len: number, nc: number, u: Float64Array, ui: number, y: Float64Array, yi: number): void;
+  /** M[m + r·ld + t] += a[ai + r] v[vi + t] for t < len, r < rows. */
+  ger(M: Float64Array, m: number, ld: number, len: number, rows: number, a: Float64Array, ai: number, v: Float64Array, vi: number): void;
 }
 
 type Raw = (a: number, ld: number, len: number, nc: number, v: number, out: number) => void;
@@ -49,7 +51,7 @@ let last: { memory: WebAssembly.Memory; kernel: GemvKernel } | undefined;
 /** The kernels on `memory` (instantiated once per memory and thread; arrays passed must be views of it). */
 export function gemvKernel(memory: WebAssembly.Memory): GemvKernel {
   if (last?.memory === memory) return last.kernel;
-  const exports = new WebAssembly.Instance(module(), { env: { memory } }).exports as { dots: Raw; matvec: Raw };
+  const exports = new WebAssembly.Instance(module(), { env: { memory } }).exports as { dots: Raw; matvec: Raw; ger: Raw };
   const buffer = memory.buffer;
   const at = (x: Float64Array, i: number): number => {
     if (x.buffer !== buffer) throw new Error('svd: a matrix-vector operand is not in the reduction memory');
@@ -58,6 +60,7 @@ export function gemvKernel(memory: WebAssembly.Memory): GemvKernel {
   const kernel: GemvKernel = {
     dots: (A, a, ld, len, nc, v, vi, out, o) => exports.dots(at(A, a), ld, len, nc, at(v, vi), at(out, o)),
     matvec: (A, a, ld, len, nc, u, ui, y, yi) => exports.matvec(at(A, a), ld, len, nc, at(u, ui), at(y, yi)),
+    ger: (M, m, ld, len, rows, a, ai, v, vi) => exports.ger(at(M, m), ld, len, rows, at(a, ai), at(v, vi)),
   };
   last = { memory, kernel };
   return kernel;

@@ -1,8 +1,9 @@
-;; The bidiagonalisation's matrix-vector products (bidiagonal-panel.ts) in WebAssembly SIMD: each
-;; pass reads the whole trailing matrix, and scalar JavaScript read it at 13–20 GB/s where these
-;; loops reach the cache's or memory's bandwidth. The memory is the reduction's own, shared with its
-;; lanes (gemv-kernel.ts). Offsets in bytes, lengths in doubles; a column's arithmetic does not depend
-;; on which columns share its pass, nor a row's on which rows do.
+;; The bidiagonalisation's matrix-vector products and rank-one updates (bidiagonal.ts,
+;; bidiagonal-panel.ts) in WebAssembly SIMD: each pass reads the whole trailing matrix, and scalar
+;; JavaScript read it at 13–20 GB/s where these loops reach the cache's or memory's bandwidth. The
+;; memory is the reduction's own, shared with its lanes (gemv-kernel.ts). Offsets in bytes, lengths
+;; in doubles; a column's arithmetic does not depend on which columns share its pass, nor a row's on
+;; which rows do.
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
@@ -116,4 +117,30 @@
           (f64.store (i32.add (local.get $y) (local.get $even)) (f64.add (f64.load (i32.add (local.get $y) (local.get $even)))
             (f64.mul (f64x2.extract_lane 0 (local.get $u0)) (f64.load (i32.add (local.get $p) (local.get $even))))))))
       (local.set $c (i32.add (local.get $c) (i32.const 1)))
-      (br $single)))))
+      (br $single))))
+
+  ;; M[m + r·ld + t] += a[r] · v[t], t < len, r < rows (a rank-one update; with a = −τ s it is
+  ;; the scalar M − (τ s) v to the bit): per row, pairs of t, then the odd last one.
+  (func (export "ger") (param $m i32) (param $ld i32) (param $len i32) (param $rows i32) (param $a i32) (param $v i32)
+    (local $ldb i32) (local $r i32) (local $t i32) (local $even i32) (local $p i32) (local $x v128)
+    (local.set $ldb (i32.shl (local.get $ld) (i32.const 3)))
+    (local.set $even (i32.shl (i32.and (local.get $len) (i32.const -2)) (i32.const 3)))
+    (block $rdone (loop $rl
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $x (v128.load64_splat (i32.add (local.get $a) (i32.shl (local.get $r) (i32.const 3)))))
+      (local.set $p (i32.add (local.get $m) (i32.mul (local.get $r) (local.get $ldb))))
+      (local.set $t (i32.const 0))
+      (block $tdone (loop $tl
+        (br_if $tdone (i32.ge_u (local.get $t) (local.get $even)))
+        (v128.store (i32.add (local.get $p) (local.get $t))
+          (f64x2.add (v128.load (i32.add (local.get $p) (local.get $t))) (f64x2.mul (local.get $x) (v128.load (i32.add (local.get $v) (local.get $t))))))
+        (local.set $t (i32.add (local.get $t) (i32.const 16)))
+        (br $tl)))
+      (if (i32.and (local.get $len) (i32.const 1))
+        (then
+          (f64.store (i32.add (local.get $p) (local.get $even))
+            (f64.add (f64.load (i32.add (local.get $p) (local.get $even)))
+              (f64.mul (f64x2.extract_lane 0 (local.get $x)) (f64.load (i32.add (local.get $v) (local.get $even))))))))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rl))))
+)

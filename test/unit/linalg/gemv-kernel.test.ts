@@ -1,7 +1,8 @@
 // The bidiagonalisation's matrix-vector kernels (sidecar/linalg/gemv-kernel.ts) against plain loops,
 // on blocks at odd offsets inside a shared kernel memory, with odd lengths and column counts that
 // leave the four-column groups a remainder; and a column's (or row's) result the same whichever
-// columns (rows) share its call, which is what lets the lanes split them.
+// columns (rows) share its call, which is what lets the lanes split them; the rank-one update
+// exactly as the scalar loop it replaced.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gemvKernel, kernelMemory } from '../../../sidecar/linalg/gemv-kernel';
@@ -52,6 +53,21 @@ for (const [len, nc] of [[0, 3], [1, 1], [7, 4], [16, 9], [33, 11]] as const) {
     y.set(y0);
     for (let r = 0; r < len; r++) kernel.matvec(A, 2 + r, LD, 1, nc, u, 5, y, 1 + r);
     assert.deepEqual(y, together);
+  });
+
+  test(`gemv ger on ${nc} rows of ${len}: M += a vᵀ, each element M − (−a) v to the bit, nothing else written`, () => {
+    const { kernel, A: M, v, y: a } = setup();
+    const m0 = Float64Array.from(M);
+    const at = 4; // rows at M[at + r·LD], odd offsets so that the pairs are not 16-byte aligned
+    kernel.ger(M, at, LD, len, nc, a, 1, v, 3);
+    for (let i = 0; i < M.length; i++) {
+      const r = Math.floor((i - at) / LD);
+      const t = i - at - r * LD;
+      const inside = i >= at && r < nc && t < len;
+      // As the unblocked reduction's scalar loop wrote it: s = −a, M −= s v.
+      const want = inside ? m0[i] - (-a[1 + r]) * v[3 + t] : m0[i];
+      assert.equal(M[i], want, `element ${i} (row ${r}, column ${t})`);
+    }
   });
 }
 
