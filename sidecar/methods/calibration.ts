@@ -111,7 +111,8 @@ export class OriginalPath {
    * Runs original layer i over the states with these hooks and returns its weights (the caller
    * disposes them). Layers skipped since the last call (removed ones) run without hooks: statistics
    * always come from the original model. Calls go in increasing i; one made while another runs
-   * starts when that one ends.
+   * starts when that one ends. The model's last layer leaves the states as they were unless onLayer
+   * asks for its outputs: no call can follow it, so its down projection and residual are skipped.
    */
   through(i: number, o: RunOptions = {}): Promise<LayerWeights> {
     const run = this.last.then(() => this.advance(i, o));
@@ -132,7 +133,10 @@ export class OriginalPath {
     }
     const w = await this.model.loadLayer(i);
     try {
-      await this.states.run(arch, w, o);
+      // After the last layer no call can follow: its outputs are computed only for onLayer.
+      const last = i === arch.dims.layers - 1;
+      if (last && o.onInput && !o.onLayer) await this.states.capture(arch, w, o.onInput, o.signal);
+      else await this.states.run(arch, w, o);
     } catch (e) {
       disposeLayer(w);
       throw e;
