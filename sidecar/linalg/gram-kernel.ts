@@ -32,8 +32,14 @@ export function addGram(x: Float32Array, rows: number, dim: number, sum: Float64
     else for (let t = 0; t < kb; t++) slab.set(x.subarray((t0 + t) * dim, (t0 + t + 1) * dim), t * wide);
     exports.gram(0, kb, wide, slabBytes);
   }
+  addUpper(sum, g, dim, wide);
+}
+
+/** sum (dim × dim, row-major) += the upper triangle and diagonal of g (dim × dim, row length ld);
+ *  the strict lower triangle is left as it was: a Gram's result mirrors the upper one into it. */
+export function addUpper(sum: Float64Array, g: Float64Array | Float32Array, dim: number, ld = dim): void {
   for (let i = 0; i < dim; i++) {
-    for (let j = i, s = i * dim, o = i * wide; j < dim; j++) sum[s + j] += g[o + j];
+    for (let j = i, s = i * dim, o = i * ld; j < dim; j++) sum[s + j] += g[o + j];
   }
 }
 
