@@ -80,7 +80,7 @@ export function nativeLinalg(): Linalg | undefined {
       return this.svd(matmul(a, b), { top });
     },
     async refitLeft(w, b, g, opts = {}) {
-      const bg = matmul(b, g);
+      const bg = matmul(b, g, { transB: true }); // G is symmetric
       const { l } = await this.cholesky(matmul(bg, b, { transB: true }), opts);
       const y = await this.solveTriangular(l, matmul(bg, w, { transB: true }), { lower: true });
       return transpose(await this.solveTriangular(l, y, { lower: true, transpose: true }));
