@@ -9,7 +9,7 @@ import type { CholeskyOptions } from './cholesky';
 import { eighPortable } from './eigh';
 import type { TriOptions } from './triangular';
 import { nativeLinalg } from './native';
-import { linalgPool, pooled, warmLinalgPool } from './pool';
+import { linalgPool, pooled, readOnly, warmLinalgPool } from './pool';
 import { runOp, type CholeskyParts, type Op, type OpResult, type RefitParts } from './pool-ops';
 
 export interface SvdResult { s: Float64Array /* descending */; u?: Matrix /* m×k */; v?: Matrix /* n×k, NOT Vᵀ */ }
@@ -32,8 +32,11 @@ export interface Linalg {
   eigh(a: Matrix, opts?: { vectors?: boolean }): Promise<{ values: Float64Array; vectors?: Matrix }>;
   /** The thin SVD, with vectors, of A B (one pool job on the portable path); `top` as in SvdOptions. */
   svdOfProduct(a: Matrix, b: Matrix, top?: number): Promise<SvdResult>;
-  /** U = W G Bᵀ (B G Bᵀ)⁻¹, least-squares.ts (one pool job on the portable path). */
+  /** U = W G Bᵀ (B G Bᵀ)⁻¹ for a symmetric G (a Gram), least-squares.ts (one pool job on the portable path). */
   refitLeft(w: Matrix, b: Matrix, g: Matrix, opts?: CholeskyOptions): Promise<Matrix>;
+  /** a, for several later calls to read: never written again by anyone. The portable path then
+   *  passes it to each pool job as it is rather than as a copy (pool.ts readOnly). */
+  readOnly(a: Matrix): Matrix;
 }
 
 /** An op on a pool worker when it is big enough to be worth shipping, else here. */
@@ -66,6 +69,7 @@ const portable: Linalg = {
     logs.forEach((m) => opts.log?.(m));
     return u;
   },
+  readOnly,
 };
 
 export function portableLinalg(): Linalg {

@@ -85,5 +85,7 @@ export function nativeLinalg(): Linalg | undefined {
       const y = await this.solveTriangular(l, matmul(bg, w, { transB: true }), { lower: true });
       return transpose(await this.solveTriangular(l, y, { lower: true, transpose: true }));
     },
+    // No pool: nothing is copied per call.
+    readOnly: (a) => a,
   };
 }

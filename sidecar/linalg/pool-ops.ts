@@ -1,6 +1,7 @@
 // The operations the linear-algebra pool runs (pool.ts), as plain data in and out so that they
 // cross threads: a worker (pool-worker.ts) and the calling thread (when no worker is left) run
-// them through runOp alike, so a result never depends on where it was computed.
+// them through runOp alike, so a result never depends on where it was computed. No op writes its
+// inputs, so one read-only matrix can serve several jobs at once (pool.ts readOnly).
 import { isLowerTriangular, matmul, matmulLower, matrix, type Matrix } from './matrix';
 import { svdPortable, type SvdParts } from './svd';
 import { choleskyShifted } from './cholesky';

@@ -15,6 +15,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { mapInputs, opWork, runOp, type Op, type OpResult } from './pool-ops';
 import { CLAIM_SLOTS, CONTROL_WORDS, LIVE, POSTED, TAKEN_HERE, claim, open, taker } from './pool-claims';
 import type { Channel, Job, Reply } from './pool-worker';
+import type { Matrix } from './matrix';
 
 /** The bundled pool-worker.ts (scripts/build.mjs). */
 declare const POOL_WORKER_SOURCE: string;
@@ -71,9 +72,35 @@ class PoolWorker {
   }
 }
 
-/** A copy of a in shared memory: posted to every worker, it is shared, not copied per worker. Always
- *  a copy, even of shared memory (the wasm heap is shared, and a view of it changes under the job). */
+/** Shared buffers that no thread writes again (readOnly()): jobs read them where they are. */
+const readOnlyBuffers = new WeakSet<SharedArrayBuffer>();
+
+/** A zeroed float64 array in shared memory where there is any, which readOnly() then takes without a copy. */
+export const sharedFloat64 = (length: number): Float64Array =>
+  new Float64Array(CAN_SHARE ? new SharedArrayBuffer(8 * length) : new ArrayBuffer(8 * length));
+
+/**
+ * m for reading only, by any number of later jobs: in shared memory (moved there by one copy unless
+ * its whole buffer is already shared), and passed to every job that reads it as it is instead of as
+ * a copy per job. A layer's Cholesky factors and Grams are read by up to three jobs each, and at
+ * Llama-7B's MLP width each is 0.97 GB in float64. Neither the caller nor anyone else may write
+ * m.data after this.
+ */
+export function readOnly(m: Matrix): Matrix {
+  if (!CAN_SHARE) return m;
+  const buf = m.data.buffer;
+  const whole = buf instanceof SharedArrayBuffer && m.data.byteOffset === 0 && m.data.byteLength === buf.byteLength;
+  const data = whole ? m.data : sharedFloat64(m.data.length);
+  if (!whole) data.set(m.data);
+  readOnlyBuffers.add(data.buffer as SharedArrayBuffer);
+  return { rows: m.rows, cols: m.cols, data };
+}
+
+/** a in shared memory: posted to every worker, it is shared, not copied per worker. A copy, even of
+ *  shared memory (the wasm heap is shared, and a view of it changes under the job), unless
+ *  readOnly() made it. */
 function shared<T extends Float64Array | Float32Array>(a: T): T {
+  if (readOnlyBuffers.has(a.buffer as SharedArrayBuffer)) return a;
   const s = (a instanceof Float64Array ? new Float64Array(new SharedArrayBuffer(a.byteLength)) : new Float32Array(new SharedArrayBuffer(a.byteLength))) as T;
   s.set(a);
   return s;

@@ -48,10 +48,12 @@ export function rankedProjections(ctx: MethodContext, i: number) {
   });
 }
 
+/** A site's Gram, read-only from here on (Linalg.readOnly): its Cholesky factorization and every
+ *  projection's refit that reads it take it without a copy. */
 const gramMatrix = async (stats: InputStats, site: InputSite): Promise<Matrix> => {
   const g = stats.gram(site);
   if (!g) throw new Error(`calibration: no inputs were seen at ${site}`);
-  return matrix(g.dim, g.dim, await g.result());
+  return getLinalg().readOnly(matrix(g.dim, g.dim, await g.result()));
 };
 
 /** Swaps the dense projections of w for the factors (biases kept), so w runs as the compressed layer. */
@@ -125,7 +127,8 @@ export class SvdLlmMethod implements CompressionMethod {
       }));
       const projections = mapConcurrently(targets, async ({ name, spec, rank }) => {
         throwIfAborted(signal);
-        const W = loadedProjection(w, spec.key);
+        // Read by its SVD job and its refit: shared, not copied for each (Linalg.readOnly).
+        const W = getLinalg().readOnly(loadedProjection(w, spec.key));
         const t = await whitenedTruncation(W, await chol.get(spec.input)!, rank);
         const grams = await updateGrams;
         const u = this.compressed ? await updatedU(W, t.v, grams.get(spec.input)!, { eps: settings.eps, log: (m) => log(`${name} update: ${m}`) }) : t.u;
@@ -166,12 +169,13 @@ export class SvdLlmMethod implements CompressionMethod {
     try {
       const w = await this.original!.through(i, { onInput: stats.onInput, signal: ctx.job.signal });
       const la = getLinalg();
-      // Cholesky copies its input: a Gram the update reads as well stays as it is.
+      // Cholesky copies its input: a Gram the update reads as well stays as it is. The factor is
+      // read-only, so the site's projections' SVD and solve jobs share it.
       const grams = new Map(sites.map((site) => [site, gramMatrix(stats, site)] as const));
       const chol = new Map(sites.map((site) => {
-        const l = grams.get(site)!.then(async (g) => (await la.cholesky(g, {
+        const l = grams.get(site)!.then(async (g) => la.readOnly((await la.cholesky(g, {
           eps: this.settings!.eps, log: (m) => ctx.job.log('warn', `layer ${i}: ${site} Gram: ${m}`),
-        })).l);
+        })).l));
         l.catch(() => {}); // reported where a projection awaits it; none may if the layer fails first
         return [site, l] as const;
       }));

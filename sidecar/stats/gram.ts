@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { addGram, addUpper, gramUpper } from '../linalg/gram-kernel';
 import type { Matrix } from '../linalg/matrix';
-import { linalgPool, pooled } from '../linalg/pool';
+import { linalgPool, pooled, sharedFloat64 } from '../linalg/pool';
 import { floatsNow } from '../tensor/host-data';
 
 export type Accumulation = 'float64' | 'float32';
@@ -59,7 +59,8 @@ export class GramCollector {
   private pending = 0;
 
   constructor(readonly dim: number, o: GramOptions = {}) {
-    if ((o.accumulate ?? 'float64') === 'float64') this.sum64 = new Float64Array(dim * dim);
+    // In shared memory, so that the pool's jobs can read the result without a copy (Linalg.readOnly).
+    if ((o.accumulate ?? 'float64') === 'float64') this.sum64 = sharedFloat64(dim * dim);
     this.products = this.sum64 ? o.products ?? defaultGramProducts() : 'backend';
     this.chunkRows = o.chunkRows ?? GRAM_CHUNK_ROWS;
     this.poolInputBytes = o.poolInputBytes ?? POOL_INPUT_BYTES;
@@ -135,18 +136,21 @@ export class GramCollector {
    *  layer was the largest transient of the whitening pass), and nothing may be added after it is
    *  read. */
   async result(): Promise<Float64Array> {
-    this.read = true;
     if (this.sum64) {
+      const first = !this.read;
+      this.read = true;
       await this.shares;
       // Only the upper triangle was summed (the backend's product need not be bit-symmetric, and the
       // kernel computes no other): it is mirrored, so the factorizations see an exactly symmetric G.
+      // Once: after that a pool job may be reading it.
       const g = this.sum64;
       const d = this.dim;
-      for (let i = 0; i < d; i++) {
+      for (let i = 0; i < d && first; i++) {
         for (let j = 0; j < i; j++) g[i * d + j] = g[j * d + i];
       }
       return g;
     }
+    this.read = true;
     return this.sum32 ? Float64Array.from(this.sum32.dataSync()) : new Float64Array(this.dim * this.dim);
   }
 

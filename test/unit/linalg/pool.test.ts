@@ -2,8 +2,8 @@
 // concurrent jobs, and a fallback to the calling thread once no worker is left.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LinalgPool, linalgPool } from '../../../sidecar/linalg/pool';
-import { runOp, type CholeskyParts, type Op, type RefitParts } from '../../../sidecar/linalg/pool-ops';
+import { LinalgPool, linalgPool, readOnly } from '../../../sidecar/linalg/pool';
+import { mapInputs, runOp, type CholeskyParts, type Op, type RefitParts } from '../../../sidecar/linalg/pool-ops';
 import { refitLeft } from '../../../sidecar/linalg/least-squares';
 import { portableLinalg } from '../../../sidecar/linalg';
 import { svdPortable, type SvdParts } from '../../../sidecar/linalg/svd';
@@ -137,6 +137,50 @@ test('pool: a job gets its own copy of inputs in shared memory (a view of the wa
   inShared.data.fill(0);
   await first;
   sameSvd(await second, svdPortable(a, true, false));
+}));
+
+test('pool ops never write their inputs (what lets readOnly() matrices be shared by jobs)', () => {
+  const a = random(30, 12, 27);
+  const gram = matmul(a, a, { transA: true });
+  const lower = (runOp({ op: 'cholesky', a: gram }) as CholeskyParts).l;
+  const ops: Op[] = [
+    { op: 'svd', a: random(20, 12, 28), vectors: true, full: false },
+    { op: 'svd', a: random(12, 20, 29), vectors: true, full: false, top: 3 },
+    { op: 'cholesky', a: gram },
+    { op: 'solve', t: lower, b: random(12, 5, 30), o: { lower: true } },
+    { op: 'solve', t: lower, b: random(5, 12, 31), o: { lower: true, side: 'right' } },
+    { op: 'svdOfProduct', a: random(9, 12, 32), b: lower, top: 4 },
+    { op: 'refitLeft', w: random(9, 12, 33), b: random(4, 12, 34), g: gram },
+    { op: 'gram', x: Float32Array.from(random(16, 12, 35).data), rows: 16, dim: 12 },
+  ];
+  for (const o of ops) {
+    const before: number[][] = [];
+    mapInputs(o, (m) => (before.push(Array.from(m.data)), m), (x) => (before.push(Array.from(x)), x));
+    runOp(o);
+    const after: number[][] = [];
+    mapInputs(o, (m) => (after.push(Array.from(m.data)), m), (x) => (after.push(Array.from(x)), x));
+    assert.deepEqual(after, before, o.op);
+  }
+});
+
+test('pool: a readOnly() matrix is read in place by every job, not copied for each', () => withPool(1, async (pool) => {
+  // Shared memory already: taken as it is. Plain memory: one shared copy.
+  const sharedA = matrix(4, 3, new Float64Array(new SharedArrayBuffer(96)));
+  assert.equal(readOnly(sharedA).data, sharedA.data);
+  const plain = random(4, 3, 23);
+  const copied = readOnly(plain);
+  assert.ok(copied.data.buffer instanceof SharedArrayBuffer);
+  same(copied.data, plain.data);
+  // The contract is that no one writes it again; written anyway while the job waits for the busy
+  // worker, the job sees the writes, which it would not through a copy.
+  const busy = random(160, 160, 24);
+  const a = readOnly(random(40, 30, 25));
+  const first = svd(pool, busy);
+  const second = svd(pool, a);
+  const b = random(40, 30, 26);
+  a.data.set(b.data);
+  await first;
+  sameSvd(await second, svdPortable(b, true, false));
 }));
 
 test('pool: each job is taken exactly once, by whichever worker claims it first', () => {
