@@ -90,8 +90,7 @@ export function readOnly(m: Matrix): Matrix {
   if (!CAN_SHARE) return m;
   const buf = m.data.buffer;
   const whole = buf instanceof SharedArrayBuffer && m.data.byteOffset === 0 && m.data.byteLength === buf.byteLength;
-  const data = whole ? m.data : sharedFloat64(m.data.length);
-  if (!whole) data.set(m.data);
+  const data = whole ? m.data : shared(m.data);
   readOnlyBuffers.add(data.buffer as SharedArrayBuffer);
   return { rows: m.rows, cols: m.cols, data };
 }

@@ -136,9 +136,9 @@ export class GramCollector {
    *  layer was the largest transient of the whitening pass), and nothing may be added after it is
    *  read. */
   async result(): Promise<Float64Array> {
+    const first = !this.read;
+    this.read = true;
     if (this.sum64) {
-      const first = !this.read;
-      this.read = true;
       await this.shares;
       // Only the upper triangle was summed (the backend's product need not be bit-symmetric, and the
       // kernel computes no other): it is mirrored, so the factorizations see an exactly symmetric G.
@@ -150,7 +150,6 @@ export class GramCollector {
       }
       return g;
     }
-    this.read = true;
     return this.sum32 ? Float64Array.from(this.sum32.dataSync()) : new Float64Array(this.dim * this.dim);
   }
 
