@@ -5,11 +5,12 @@
 ;; dimension (a multiple of 8), TP = R rounded up to a multiple of 8. Matrices row-major with the
 ;; given row strides; offsets and strides in bytes.
 (module
-  (import "env" "memory" (memory 1))
+  ;; Shared: the host's helper thread runs windows on the same memory (attention-helper.ts).
+  (import "env" "memory" (memory 1 65536 shared))
 
   ;; S (R × TP at s) = Q Kᵀ on the 4 × 8 tiles that reach the diagonal or below it: Q (R × D at q,
   ;; row stride ldq), Kᵀ (D × TP at kt). Tiles entirely above the diagonal are not written.
-  (func (export "scores") (param $q i32) (param $ldq i32) (param $kt i32) (param $s i32) (param $rows i32) (param $tp i32) (param $dp i32)
+  (func $scores (export "scores") (param $q i32) (param $ldq i32) (param $kt i32) (param $s i32) (param $rows i32) (param $tp i32) (param $dp i32)
     (local $ib i32) (local $jb i32) (local $jend i32) (local $a i32) (local $b i32) (local $aend i32)
     (local $ldk i32) (local $o i32)
     (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $y0 v128) (local $y1 v128)
@@ -71,7 +72,7 @@
   ;; same column; z (R floats) gets 1 / Σ_j. Entries past the block are left as they were.
   ;; The exponential is Cephes' expf (Cody–Waite reduction by ln 2, degree-7 polynomial; about
   ;; 1 ulp), inlined, its rounding and 2ⁿ by integer arithmetic on the float bits; below −87 (where e^x leaves float32's normal range) and at −∞ it is exactly 0.
-  (func (export "softmax") (param $s i32) (param $rows i32) (param $tp i32) (param $z i32)
+  (func $softmax (export "softmax") (param $s i32) (param $rows i32) (param $tp i32) (param $z i32)
     (local $i i32) (local $row i32) (local $j i32) (local $end i32)
     (local $m v128) (local $sum v128) (local $x v128) (local $t v128) (local $n v128) (local $r v128) (local $p v128)
     (block $idone (loop $il
@@ -183,7 +184,7 @@
 
   ;; Kᵀ (D × TP at kt) from K (rows × D at k, row stride ldk): Kᵀ(d, t) = K(t, d) for t < rows; the
   ;; other columns are left as they are.
-  (func (export "transpose") (param $k i32) (param $ldk i32) (param $rows i32) (param $dp i32) (param $kt i32) (param $tp i32)
+  (func $transpose (export "transpose") (param $k i32) (param $ldk i32) (param $rows i32) (param $dp i32) (param $kt i32) (param $tp i32)
     (local $t i32) (local $d i32) (local $src i32) (local $dst i32) (local $ldt i32)
     (local.set $ldt (i32.shl (local.get $tp) (i32.const 2)))
     (block $tdone (loop $tl
@@ -205,7 +206,7 @@
   ;; block ib read up to column 4ib+3) and V (R × D at v, row stride ldv). Its 4 × 8 tile loop is
   ;; the scores' one, written out again: as one function returning the eight sums (multi-value) the
   ;; attention took 8.1–8.3 ms against 7.3–7.6 ms (8 windows × 256 tokens, throwaway probe).
-  (func (export "values") (param $s i32) (param $v i32) (param $ldv i32) (param $o i32) (param $ldo i32) (param $z i32) (param $rows i32) (param $tp i32) (param $dp i32)
+  (func $values (export "values") (param $s i32) (param $v i32) (param $ldv i32) (param $o i32) (param $ldo i32) (param $z i32) (param $rows i32) (param $tp i32) (param $dp i32)
     (local $ib i32) (local $cb i32) (local $a i32) (local $b i32) (local $aend i32) (local $lds i32) (local $out i32) (local $zr i32)
     (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $y0 v128) (local $y1 v128)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
@@ -262,4 +263,37 @@
         (local.set $cb (i32.add (local.get $cb) (i32.const 1)))
         (br $cl)))
       (local.set $ib (i32.add (local.get $ib) (i32.const 1)))
-      (br $il)))))
+      (br $il))))
+  ;; Window b of the batch, every head: for each key head g its keys transposed into kt, then for
+  ;; each query head of its group the scores, the softmax and the values, into o. q, k, v and o are
+  ;; the batch's (rows b·T.. of each, row strides ldq for q and o, ldk for k and v, in bytes); kt, s
+  ;; and z are the calling thread's scratch. Windows write disjoint rows of o when T is a multiple of
+  ;; 4 (R = T), so two threads may run different windows at once.
+  (func (export "window") (param $b i32) (param $q i32) (param $k i32) (param $v i32) (param $o i32) (param $ldq i32) (param $ldk i32)
+    (param $T i32) (param $R i32) (param $tp i32) (param $dp i32) (param $heads i32) (param $kvHeads i32) (param $kt i32) (param $s i32) (param $z i32)
+    (local $g i32) (local $h i32) (local $hend i32) (local $group i32) (local $row i32)
+    (local.set $row (i32.mul (local.get $b) (local.get $T)))
+    (local.set $q (i32.add (local.get $q) (i32.mul (local.get $row) (local.get $ldq))))
+    (local.set $o (i32.add (local.get $o) (i32.mul (local.get $row) (local.get $ldq))))
+    (local.set $k (i32.add (local.get $k) (i32.mul (local.get $row) (local.get $ldk))))
+    (local.set $v (i32.add (local.get $v) (i32.mul (local.get $row) (local.get $ldk))))
+    (local.set $group (i32.div_u (local.get $heads) (local.get $kvHeads)))
+    (block $gdone (loop $gl
+      (br_if $gdone (i32.ge_u (local.get $g) (local.get $kvHeads)))
+      (call $transpose (i32.add (local.get $k) (i32.shl (i32.mul (local.get $g) (local.get $dp)) (i32.const 2))) (local.get $ldk)
+        (local.get $T) (local.get $dp) (local.get $kt) (local.get $tp))
+      (local.set $h (i32.mul (local.get $g) (local.get $group)))
+      (local.set $hend (i32.add (local.get $h) (local.get $group)))
+      (block $hdone (loop $hl
+        (br_if $hdone (i32.ge_u (local.get $h) (local.get $hend)))
+        (call $scores (i32.add (local.get $q) (i32.shl (i32.mul (local.get $h) (local.get $dp)) (i32.const 2))) (local.get $ldq)
+          (local.get $kt) (local.get $s) (local.get $R) (local.get $tp) (local.get $dp))
+        (call $softmax (local.get $s) (local.get $R) (local.get $tp) (local.get $z))
+        (call $values (local.get $s) (i32.add (local.get $v) (i32.shl (i32.mul (local.get $g) (local.get $dp)) (i32.const 2))) (local.get $ldk)
+          (i32.add (local.get $o) (i32.shl (i32.mul (local.get $h) (local.get $dp)) (i32.const 2))) (local.get $ldq)
+          (local.get $z) (local.get $R) (local.get $tp) (local.get $dp))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $hl)))
+      (local.set $g (i32.add (local.get $g) (i32.const 1)))
+      (br $gl))))
+)

@@ -1,7 +1,8 @@
 // Attention as per-(window, kv head) 2-D products and as the host kernel (attention-host.ts) against
 // a direct float64 computation, and its gradients against tfjs's batched formulation, on the shapes
 // where splitting is delicate: one window, one kv head (MQA), GQA groups, plain multi-head; for the
-// kernel also lengths that are not a multiple of its blocks of four rows, and no rope (GPT-2).
+// kernel also lengths that are not a multiple of its blocks of four rows, and no rope (GPT-2), and a
+// batch whose windows it shares with its helper thread (attention-helper.ts).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,6 +10,7 @@ import '../../../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.
 import { initBackend } from '../../../sidecar/tensor/backend';
 import { causalAttention, tfjsCausalAttention, type AttentionShape } from '../../../sidecar/model/attention';
 import { hostAttentionApplies, hostCausalAttention } from '../../../sidecar/model/attention-host';
+import { helperWindows } from '../../../sidecar/model/attention-helper';
 import { applyRope, ropeTables } from '../../../sidecar/model/rope';
 import { prng } from '../../fixtures/checkpoints';
 
@@ -21,6 +23,7 @@ const SHAPES: AttentionShape[] = [
   { batch: 2, seqLen: 13, heads: 4, kvHeads: 2, headDim: 8 },
   { batch: 3, seqLen: 37, heads: 2, kvHeads: 1, headDim: 16 },
   { batch: 1, seqLen: 8, heads: 3, kvHeads: 3, headDim: 8 },
+  { batch: 8, seqLen: 16, heads: 4, kvHeads: 2, headDim: 8 },
 ];
 
 function random(rows: number, cols: number, rand: () => number): tf.Tensor2D {
@@ -118,3 +121,27 @@ for (const s of SHAPES) {
     tf.dispose([q, k, v, rope.cos, rope.sin, weights, ...ours, ...theirs]);
   });
 }
+
+test('host kernel: the windows of a batch, shared with the helper thread, are the bits of each window computed alone', async () => {
+  const s: AttentionShape = { batch: 8, seqLen: 32, heads: 4, kvHeads: 2, headDim: 16 };
+  const rand = prng(7);
+  const [q, k, v] = [s.heads, s.kvHeads, s.kvHeads].map((h) => random(s.batch * s.seqLen, h * s.headDim, rand));
+  const rope = ropeTables(s.seqLen, s.headDim, 10000, 64);
+  // One window per call: no helper.
+  const rows = (x: tf.Tensor2D, b: number) => tf.slice(x, [b * s.seqLen, 0], [s.seqLen, x.shape[1]]);
+  const alone = tf.concat(Array.from({ length: s.batch }, (_, b) =>
+    hostCausalAttention(rows(q, b), rows(k, b), rows(v, b), { ...s, batch: 1 }, rope)));
+  const want = alone.dataSync();
+  // The helper starts on the first batch and takes windows once it runs: call until it has.
+  const before = helperWindows();
+  for (let i = 0; i < 400 && helperWindows() === before; i++) {
+    const got = hostCausalAttention(q, k, v, s, rope);
+    assert.deepEqual(got.dataSync(), want, `call ${i}`);
+    got.dispose();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.ok(helperWindows() > before, 'the helper thread never took a window');
+  const got = hostCausalAttention(q, k, v, s, rope);
+  assert.deepEqual(got.dataSync(), want);
+  tf.dispose([q, k, v, rope.cos, rope.sin, alone, got]);
+});
