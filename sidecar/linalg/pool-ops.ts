@@ -7,7 +7,7 @@ import { svdPortable, type SvdParts } from './svd';
 import { choleskyShifted } from './cholesky';
 import { solveTri, type TriOptions } from './triangular';
 import { refitLeft } from './least-squares';
-import { gramUpper } from './gram-kernel';
+import { addGram, gramUpper } from './gram-kernel';
 
 export type Op =
   | { op: 'svd'; a: Matrix; vectors: boolean; full: boolean; top?: number; threads?: number }
@@ -15,8 +15,9 @@ export type Op =
   | { op: 'solve'; t: Matrix; b: Matrix; o: TriOptions }
   | { op: 'svdOfProduct'; a: Matrix; b: Matrix; top?: number; threads?: number }
   | { op: 'refitLeft'; w: Matrix; b: Matrix; g: Matrix; eps?: number; maxAttempts?: number }
-  /** XᵀX of x (rows × dim float32, row-major): its upper triangle and diagonal. */
-  | { op: 'gram'; x: Float32Array; rows: number; dim: number };
+  /** XᵀX of x (rows × dim float32, row-major): its upper triangle and diagonal, written into `out`
+   *  (dim² float64, shared memory the caller lent: it is not copied, and no array is made) if given. */
+  | { op: 'gram'; x: Float32Array; rows: number; dim: number; out?: Float64Array };
 
 /** o with each input matrix passed through m and a Gram's rows through x. */
 export function mapInputs(o: Op, m: (a: Matrix) => Matrix, x: (a: Float32Array) => Float32Array): Op {
@@ -59,14 +60,18 @@ export function runOp(o: Op): OpResult {
       const logs: string[] = [];
       return { u: refitLeft(o.w, o.b, o.g, { eps: o.eps, maxAttempts: o.maxAttempts, log: (m) => logs.push(m) }), logs };
     }
-    case 'gram': return matrix(o.dim, o.dim, gramUpper(o.x, o.rows, o.dim));
+    case 'gram': {
+      if (!o.out) return matrix(o.dim, o.dim, gramUpper(o.x, o.rows, o.dim));
+      addGram(o.x, o.rows, o.dim, o.out.fill(0));
+      return matrix(o.dim, o.dim, o.out);
+    }
   }
 }
 
-/** The buffers of a result, transferred back rather than copied. */
+/** The buffers of a result, transferred back rather than copied (shared ones are shared anyway). */
 export function resultBuffers(r: OpResult): ArrayBuffer[] {
   const ms: (Matrix | undefined)[] = 'data' in r ? [r] : 's' in r ? [r.u, r.v] : 'l' in r ? [r.l] : [r.u];
-  const out = ms.flatMap((m) => (m ? [m.data.buffer as ArrayBuffer] : []));
-  if ('s' in r) out.push(r.s.buffer as ArrayBuffer);
-  return out;
+  const out = ms.flatMap((m) => (m ? [m.data.buffer] : []));
+  if ('s' in r) out.push(r.s.buffer);
+  return out.filter((b): b is ArrayBuffer => !(b instanceof SharedArrayBuffer));
 }

@@ -72,8 +72,9 @@ class PoolWorker {
   }
 }
 
-/** Shared buffers that no thread writes again (readOnly()): jobs read them where they are. */
-const readOnlyBuffers = new WeakSet<SharedArrayBuffer>();
+/** Shared buffers passed to jobs as they are: ones no thread writes again (readOnly()), and ones
+ *  lent to a job (lend()). */
+const asIs = new WeakSet<SharedArrayBuffer>();
 
 /** A zeroed float64 array in shared memory where there is any, which readOnly() then takes without a copy. */
 export const sharedFloat64 = (length: number): Float64Array =>
@@ -91,15 +92,22 @@ export function readOnly(m: Matrix): Matrix {
   const buf = m.data.buffer;
   const whole = buf instanceof SharedArrayBuffer && m.data.byteOffset === 0 && m.data.byteLength === buf.byteLength;
   const data = whole ? m.data : shared(m.data);
-  readOnlyBuffers.add(data.buffer as SharedArrayBuffer);
+  asIs.add(data.buffer as SharedArrayBuffer);
   return { rows: m.rows, cols: m.cols, data };
+}
+
+/** a, in shared memory that its owner neither writes nor reuses until the job it is passed to
+ *  settles (or a job's output, which the job writes): passed to that job as it is, not copied. */
+export function lend<T extends Float32Array | Float64Array>(a: T): T {
+  if (a.buffer instanceof SharedArrayBuffer) asIs.add(a.buffer);
+  return a;
 }
 
 /** a in shared memory: posted to every worker, it is shared, not copied per worker. A copy, even of
  *  shared memory (the wasm heap is shared, and a view of it changes under the job), unless
- *  readOnly() made it. */
+ *  readOnly() or lend() passed it. */
 function shared<T extends Float64Array | Float32Array>(a: T): T {
-  if (readOnlyBuffers.has(a.buffer as SharedArrayBuffer)) return a;
+  if (asIs.has(a.buffer as SharedArrayBuffer)) return a;
   const s = (a instanceof Float64Array ? new Float64Array(new SharedArrayBuffer(a.byteLength)) : new Float32Array(new SharedArrayBuffer(a.byteLength))) as T;
   s.set(a);
   return s;

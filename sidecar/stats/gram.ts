@@ -14,8 +14,7 @@
 // widths 256 and 688).
 import * as tf from '@tensorflow/tfjs-core';
 import { addGram, addUpper, gramUpper } from '../linalg/gram-kernel';
-import type { Matrix } from '../linalg/matrix';
-import { linalgPool, pooled, sharedFloat64 } from '../linalg/pool';
+import { lend, linalgPool, pooled, sharedFloat64 } from '../linalg/pool';
 import { floatsNow } from '../tensor/host-data';
 
 export type Accumulation = 'float64' | 'float32';
@@ -32,6 +31,31 @@ export const defaultGramProducts = (): GramProducts => (tf.getBackend() === 'ten
  *  behind. */
 const POOL_INPUT_BYTES = 2 ** 26;
 let poolInputBytes = 0;
+
+/**
+ * Shared buffers of pooled batches (their copies and their shares) whose jobs are done, by byte
+ * length, for the next batches of the same shape. Each batch took two new ArrayBuffers (about 60
+ * MiB a layer on the reference model), and V8 counts ArrayBuffers against a limit of its own past
+ * which it collects garbage: 23 full collections on the compressing thread in one bench/compress
+ * run, its critical path. Held weakly: a collection frees the ones not reused since.
+ */
+const spare = new Map<number, WeakRef<ArrayBufferLike>[]>();
+
+function takeBuffer(bytes: number): ArrayBufferLike {
+  const list = spare.get(bytes);
+  for (let r = list?.pop(); r; r = list?.pop()) {
+    const b = r.deref();
+    if (b) return b;
+  }
+  return typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+}
+
+function recycle(b: ArrayBufferLike): void {
+  if (!(b instanceof SharedArrayBuffer)) return;
+  const list = spare.get(b.byteLength) ?? [];
+  list.push(new WeakRef(b));
+  spare.set(b.byteLength, list);
+}
 
 /** Rows per backend float32 matMul: bounds the float32 summation length inside one product. */
 export const GRAM_CHUNK_ROWS = 2048;
@@ -110,12 +134,19 @@ export class GramCollector {
     }
   }
 
-  /** A batch's products on a pool worker (which gets a copy of x). */
+  /** A batch's products on a pool worker: x copied into a shared buffer lent to the job, and the
+   *  share written into another, both recycled once used. */
   private pooledShare(x: Float32Array, rows: number, dim: number, bytes: number): Promise<Float64Array> {
     poolInputBytes += bytes;
-    return linalgPool().run({ op: 'gram', x, rows, dim })
-      .then((r) => (r as Matrix).data)
-      .finally(() => { poolInputBytes -= bytes; });
+    const input = lend(new Float32Array(takeBuffer(bytes)));
+    input.set(x.subarray(0, rows * dim));
+    const out = lend(new Float64Array(takeBuffer(8 * dim * dim)));
+    return linalgPool().run({ op: 'gram', x: input, rows, dim, out })
+      .then(() => out)
+      .finally(() => {
+        poolInputBytes -= bytes;
+        recycle(input.buffer);
+      });
   }
 
   /** Adds share to the sum after the shares before it. */
@@ -125,7 +156,9 @@ export class GramCollector {
     this.pending++;
     const sum = this.sum64!;
     this.shares = this.shares.then(async () => {
-      addUpper(sum, await share, this.dim);
+      const g = await share;
+      addUpper(sum, g, this.dim);
+      recycle(g.buffer);
       this.pending--;
     });
     this.shares.catch(() => {});

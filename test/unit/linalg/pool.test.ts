@@ -2,7 +2,7 @@
 // concurrent jobs, and a fallback to the calling thread once no worker is left.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LinalgPool, linalgPool, readOnly } from '../../../sidecar/linalg/pool';
+import { LinalgPool, lend, linalgPool, readOnly } from '../../../sidecar/linalg/pool';
 import { mapInputs, runOp, type CholeskyParts, type Op, type RefitParts } from '../../../sidecar/linalg/pool-ops';
 import { refitLeft } from '../../../sidecar/linalg/least-squares';
 import { portableLinalg } from '../../../sidecar/linalg';
@@ -10,6 +10,7 @@ import { svdPortable, type SvdParts } from '../../../sidecar/linalg/svd';
 import { matmul, matrix, type Matrix } from '../../../sidecar/linalg/matrix';
 import { prng } from '../../fixtures/checkpoints';
 import { warmUp } from '../../../sidecar/linalg/pool-warmup';
+import { gramUpper } from '../../../sidecar/linalg/gram-kernel';
 import { CLAIM_SLOTS, CONTROL_WORDS, TAKEN_HERE, claim, isOpen, open, taker } from '../../../sidecar/linalg/pool-claims';
 
 function random(rows: number, cols: number, seed: number): Matrix {
@@ -181,6 +182,23 @@ test('pool: a readOnly() matrix is read in place by every job, not copied for ea
   a.data.set(b.data);
   await first;
   sameSvd(await second, svdPortable(b, true, false));
+}));
+
+test('pool: a gram job reads its lent input in place and writes its share into the lent output, which nothing copies', () => withPool(1, async (pool) => {
+  const rows = 64;
+  const dim = 24;
+  const x = lend(new Float32Array(new SharedArrayBuffer(4 * rows * dim)));
+  x.set(Float32Array.from(random(rows, dim, 36).data));
+  // Stale values: the job zeroes the output before it sums into it.
+  const out = lend(new Float64Array(new SharedArrayBuffer(8 * dim * dim)).fill(7));
+  // Written while the job waits for the busy worker: read in place, the job sees the new rows.
+  const busy = svd(pool, random(160, 160, 37));
+  const share = pool.run({ op: 'gram', x, rows, dim, out });
+  const y = Float32Array.from(random(rows, dim, 38).data);
+  x.set(y);
+  await busy;
+  await share;
+  same(out, gramUpper(y, rows, dim));
 }));
 
 test('pool: each job is taken exactly once, by whichever worker claims it first', () => {
