@@ -1,0 +1,40 @@
+// A WebAssembly kernel instantiated on tfjs-wasm's own memory. The threaded build (wasm-threads.ts)
+// shares it with its threads (Emscripten's Module.wasmMemory), so a kernel of ours can run on it too
+// and read and write tensors where they lie, with no copy in or out. Elsewhere (tfjs's
+// single-threaded build, other backends) there is none, and callers run tfjs's ops.
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { compiled } from '../linalg/wasm-kernel';
+
+export interface HeapKernel<E> {
+  exports: E;
+  /** t's byte offset in the heap (t on this backend). */
+  at(t: tf.Tensor): number;
+  /** A new float32 tensor of this shape, not initialised: the kernel writes it. */
+  output(shape: number[]): tf.Tensor;
+}
+
+/** The embedded kernel (base64) on the wasm backend's heap, instantiated once per heap; undefined
+ *  where the backend is another or its heap is not a shared memory. */
+export function heapKernel<E>(base64: string): () => HeapKernel<E> | undefined {
+  const module = compiled(base64);
+  let last: { memory: WebAssembly.Memory; kernel: HeapKernel<E> } | undefined;
+  return () => {
+    if (tf.getBackend() !== 'wasm') return undefined;
+    const backend = tf.backend() as BackendWasm;
+    const memory = (backend.wasm as unknown as { wasmMemory?: WebAssembly.Memory }).wasmMemory;
+    if (!memory || !(memory.buffer instanceof SharedArrayBuffer)) return undefined;
+    if (last?.memory !== memory) {
+      const exports = new WebAssembly.Instance(module(), { env: { memory } }).exports as E;
+      last = {
+        memory,
+        kernel: {
+          exports,
+          at: (t) => backend.getMemoryOffset(t.dataId),
+          output: (shape) => tf.engine().makeTensorFromTensorInfo(backend.makeOutput(shape, 'float32'), backend),
+        },
+      };
+    }
+    return last.kernel;
+  };
+}
