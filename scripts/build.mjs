@@ -14,8 +14,8 @@ const args = new Set(process.argv.slice(2));
 const external = ['vscode', '@tensorflow/*', 'playwright-core', 'mocha', 'chromium-bidi*'];
 // jsonc-parser's UMD entry requires its parts dynamically, which a bundle cannot follow: use its ESM build.
 const alias = { 'jsonc-parser': './node_modules/jsonc-parser/lib/esm/main.js' };
-// The product, matrix-vector and Gram kernels and the layer's (attention, pointwise), WebAssembly
-// text assembled here and embedded as base64 (sidecar/linalg/*-kernel.ts, sidecar/model/*-host.ts).
+// The product, matrix-vector and Gram kernels and the layer's (attention, RMSNorm), WebAssembly
+// text assembled here and embedded as base64 (sidecar/linalg/*-kernel.ts, sidecar/model/).
 const assembler = await wabt();
 const assemble = (path) => {
   const wat = join(root, 'sidecar', `${path}.wat`);
@@ -24,7 +24,7 @@ const assemble = (path) => {
 };
 const kernelDefine = {
   GEMM_KERNEL_WASM: assemble('linalg/gemm-kernel'), GEMV_KERNEL_WASM: assemble('linalg/gemv-kernel'), GRAM_KERNEL_WASM: assemble('linalg/gram-kernel'),
-  ATTENTION_KERNEL_WASM: assemble('model/attention-kernel'), POINTWISE_KERNEL_WASM: assemble('model/pointwise-kernel'),
+  ATTENTION_KERNEL_WASM: assemble('model/attention-kernel'), RMSNORM_KERNEL_WASM: assemble('model/rmsnorm-kernel'),
 };
 const base = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', external, alias, logLevel: 'warning', define: kernelDefine };
 // The linear-algebra pool's worker program, embedded in every node bundle as source text (sidecar/linalg/pool.ts).

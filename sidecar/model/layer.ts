@@ -6,7 +6,6 @@ import type { InputSite, ResolvedArch } from '../arch/table';
 import { factorNames } from '../inspect/summary';
 import { applyLinear, disposeLinear, type Linear } from './linear';
 import { layerNorm, rmsNorm } from './norm';
-import { hostSwiGlu, hostSwiGluApplies } from './pointwise-host';
 import { causalAttention } from './attention';
 import { ropeTables, type RopeScaling } from './rope';
 
@@ -140,8 +139,6 @@ function run(arch: ResolvedArch, w: LayerWeights, h: tf.Tensor3D, hooks: LayerHo
       // gradient tape the tape holds its own reference to what it saved: dispose is safe.)
       const act = see('mlp_act', tf.tidy(() => {
         const g = applyLinear(x2, L('mlp.gate_proj'));
-        // One pass over g and u on the host where no gradient is taken (pointwise-host.ts).
-        if (hostSwiGluApplies(g.shape[1])) return hostSwiGlu(g, applyLinear(x2, L('mlp.up_proj')));
         const s = tf.sigmoid(g);
         const silu = tf.mul(g, s);
         tf.dispose([g, s]);

@@ -1,12 +1,11 @@
-// RMSNorm and SwiGLU's gate by the host kernel on tfjs-wasm's heap (pointwise-host.ts) against a
-// float64 computation, and tfjs's ops (what runs under a gradient tape) against the same.
+// RMSNorm by the kernel on tfjs-wasm's heap (norm.ts) against a float64 computation, and the kernel
+// stepping aside under a gradient tape (tfjs's ops, differentiable).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '../../../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { initBackend } from '../../../sidecar/tensor/backend';
-import { hostRmsNorm, hostSwiGlu, hostSwiGluApplies } from '../../../sidecar/model/pointwise-host';
-import { rmsNorm } from '../../../sidecar/model/norm';
+import { hostRmsNorm, rmsNorm } from '../../../sidecar/model/norm';
 import { prng } from '../../fixtures/checkpoints';
 
 before(async () => { await initBackend('wasm'); });
@@ -41,28 +40,11 @@ test('host RMSNorm: one pass on the wasm heap, to 1e-6 of float64, and tfjs\'s o
   tf.dispose([xt, wt, host, g]);
 });
 
-test('host SwiGLU: g·σ(g)·u to 1e-6 of float64, finite and saturating for large |g|', () => {
-  const [rows, cols] = [19, 48];
-  const g = values(rows * cols, 12, 3);
-  // Far out on both sides, and zero: σ's two branches and e^−|g| below float32's range.
-  g.set([0, 100, -100, 88, -88, 1e-30, -1e-30, 30, -30]);
-  const u = values(rows * cols, 2, 4);
-  const want = Float64Array.from(g, (x, i) => (x / (1 + Math.exp(-x))) * u[i]);
-  const gt = tf.tensor2d(g, [rows, cols]);
-  const ut = tf.tensor2d(u, [rows, cols]);
-  assert.ok(hostSwiGluApplies(cols));
-  assert.equal(hostSwiGluApplies(cols + 2), false);
-  const out = hostSwiGlu(gt, ut);
-  close(out.dataSync(), want, 1e-6, 'host');
-  tf.dispose([gt, ut, out]);
-});
-
-test('the pointwise kernels step aside under a gradient tape', () => {
+test('the RMSNorm kernel steps aside under a gradient tape', () => {
   const x = tf.ones([2, 8]) as tf.Tensor2D;
   const w = tf.ones([8]);
   tf.grad((a: tf.Tensor) => {
     assert.equal(hostRmsNorm(a as tf.Tensor2D, w, 1e-5), undefined);
-    assert.equal(hostSwiGluApplies(8), false);
     return tf.sum(a);
   })(x).dispose();
   tf.dispose([x, w]);
