@@ -76,9 +76,11 @@ class PoolWorker {
  *  lent to a job (lend()). */
 const asIs = new WeakSet<SharedArrayBuffer>();
 
+/** A zeroed buffer of `bytes`, in shared memory where there is any. */
+export const sharedBuffer = (bytes: number): ArrayBufferLike => (CAN_SHARE ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+
 /** A zeroed float64 array in shared memory where there is any, which readOnly() then takes without a copy. */
-export const sharedFloat64 = (length: number): Float64Array =>
-  new Float64Array(CAN_SHARE ? new SharedArrayBuffer(8 * length) : new ArrayBuffer(8 * length));
+export const sharedFloat64 = (length: number): Float64Array => new Float64Array(sharedBuffer(8 * length));
 
 /**
  * m for reading only, by any number of later jobs: in shared memory (moved there by one copy unless

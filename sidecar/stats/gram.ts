@@ -14,7 +14,7 @@
 // widths 256 and 688).
 import * as tf from '@tensorflow/tfjs-core';
 import { addGram, addUpper, gramUpper } from '../linalg/gram-kernel';
-import { lend, linalgPool, pooled, sharedFloat64 } from '../linalg/pool';
+import { lend, linalgPool, pooled, sharedBuffer, sharedFloat64 } from '../linalg/pool';
 import { floatsNow } from '../tensor/host-data';
 
 export type Accumulation = 'float64' | 'float32';
@@ -48,7 +48,7 @@ function takeBuffer(bytes: number): ArrayBufferLike {
     const b = r.deref();
     if (b) return b;
   }
-  return typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+  return sharedBuffer(bytes);
 }
 
 function recycle(b: ArrayBufferLike): void {

@@ -2,9 +2,9 @@
 // shares it with its threads (Emscripten's Module.wasmMemory), so a kernel of ours can run on it too
 // and read and write tensors where they lie, with no copy in or out. Elsewhere (tfjs's
 // single-threaded build, other backends) there is none, and callers run tfjs's ops.
-import * as tf from '@tensorflow/tfjs-core';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type * as tf from '@tensorflow/tfjs-core';
 import { compiled } from '../linalg/wasm-kernel';
+import { heapOutput, wasmBackend } from './host-data';
 
 export interface HeapKernel<E> {
   exports: E;
@@ -20,10 +20,9 @@ export function heapKernel<E>(base64: string): () => HeapKernel<E> | undefined {
   const module = compiled(base64);
   let last: { memory: WebAssembly.Memory; kernel: HeapKernel<E> } | undefined;
   return () => {
-    if (tf.getBackend() !== 'wasm') return undefined;
-    const backend = tf.backend() as BackendWasm;
-    const memory = (backend.wasm as unknown as { wasmMemory?: WebAssembly.Memory }).wasmMemory;
-    if (!memory || !(memory.buffer instanceof SharedArrayBuffer)) return undefined;
+    const backend = wasmBackend();
+    const memory = (backend?.wasm as unknown as { wasmMemory?: WebAssembly.Memory } | undefined)?.wasmMemory;
+    if (!backend || !memory || !(memory.buffer instanceof SharedArrayBuffer)) return undefined;
     if (last?.memory !== memory) {
       const exports = new WebAssembly.Instance(module(), { env: { memory } }).exports as E;
       last = {
@@ -31,7 +30,7 @@ export function heapKernel<E>(base64: string): () => HeapKernel<E> | undefined {
         kernel: {
           exports,
           at: (t) => backend.getMemoryOffset(t.dataId),
-          output: (shape) => tf.engine().makeTensorFromTensorInfo(backend.makeOutput(shape, 'float32'), backend),
+          output: (shape) => heapOutput(backend, shape),
         },
       };
     }

@@ -5,7 +5,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
-const wasmBackend = (): BackendWasm | undefined => (tf.getBackend() === 'wasm' ? (tf.backend() as BackendWasm) : undefined);
+/** The wasm backend, when it is the current one. */
+export const wasmBackend = (): BackendWasm | undefined => (tf.getBackend() === 'wasm' ? (tf.backend() as BackendWasm) : undefined);
+
+/** A new float32 tensor of this shape in the wasm heap, not initialised: the caller writes it. */
+export const heapOutput = (backend: BackendWasm, shape: number[]): tf.Tensor =>
+  tf.engine().makeTensorFromTensorInfo(backend.makeOutput(shape, 'float32'), backend);
 
 /** The heap's floats of a wasm tensor (a view: valid until the heap next grows). */
 function heapFloats(backend: BackendWasm, dataId: object, length: number): Float32Array {
@@ -33,7 +38,7 @@ export function floatTensor(src: Float32Array, shape: number[]): tf.Tensor {
   if (src.length !== size) throw new Error(`floatTensor: ${src.length} values for shape [${shape.join(', ')}]`);
   const backend = wasmBackend();
   if (!backend) return tf.tensor(src.slice(), shape, 'float32');
-  const t = tf.engine().makeTensorFromTensorInfo(backend.makeOutput(shape, 'float32'), backend);
+  const t = heapOutput(backend, shape);
   heapFloats(backend, t.dataId, size).set(src);
   return t;
 }
