@@ -1,10 +1,11 @@
 // A calibration batch's float64 Gram (sidecar/stats/gram.ts) with its products on the tensor
 // backend (tfjs's float32 matMul in chunks of 2048 rows, on all its threads), on the host kernel
-// (sidecar/linalg/gram-kernel.ts, this thread) and on the host kernel on a pool worker (the batch
-// copied there, the products sent back), at the reference model's input widths, with each one's
-// largest error against a float64 sum. Time per batch until its result is read, fastest of the
-// repeats; the pool's time is the calling thread's wait, which it can spend on other work.
-//   node out/bench/gram.js [--rows 2048] [--repeat 20]
+// (sidecar/linalg/gram-kernel.ts, this thread) and on the host kernel on the pool's workers (the
+// batch copied to shared memory, each worker adding a band of G's rows to the sum), at the
+// reference model's input widths by default, with each one's largest error against a float64 sum.
+// Time per batch until its result is read, fastest of the repeats; the pool's time is the calling
+// thread's wait, which it can spend on other work.
+//   node out/bench/gram.js [--rows 2048] [--repeat 20] [--widths 256,688]
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../sidecar/tensor/backend';
 import { prepareLinalg } from '../sidecar/linalg';
@@ -27,9 +28,11 @@ async function main() {
   prepareLinalg();
   const rows = flag('rows', 2048);
   const repeat = flag('repeat', 20);
+  const i = process.argv.indexOf('--widths');
+  const widths = (i > 0 ? process.argv[i + 1] : '256,688').split(',').map(Number);
   console.log(`backend ${backend.name}${backend.threads ? `, ${backend.threads} threads` : ''}; ${rows} rows a batch, fastest of ${repeat}`);
   console.log('width | backend ms | host ms | pool ms | backend / host | largest error / largest entry: backend, host, pool');
-  for (const dim of [256, 688]) {
+  for (const dim of widths) {
     const data = gaussianRows(rows, dim, dim);
     const x = tf.tensor2d(data, [rows, dim]);
     const exact = new Float64Array(dim * dim);

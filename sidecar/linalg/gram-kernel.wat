@@ -1,29 +1,32 @@
 ;; The Gram matrix's products (gram-kernel.ts) in WebAssembly SIMD, four floats per instruction: the
 ;; calibration inputs are float32, and a slab of rows' products is summed in float32, then added to
-;; the float64 Gram. Only the upper triangle's 4 × 8 tiles are computed (half the products). The
+;; the float64 Gram. Only the upper triangle's 4 × 8 tiles are computed (half the products), and of
+;; those only a band of G's rows, so that the float64 block in memory stays small at any width. The
 ;; slab is read as the rows come (row-major): a tile's two streams are strided, which measured as
 ;; fast as packing them contiguous, and the packing loop's time is gone.
 (module
   (import "env" "memory" (memory 1))
-  ;; G (dim × dim float64, row-major, at g) += Pᵀ P over the tiles on and above the diagonal, where
-  ;; the slab P (rows × dim float32, row-major) starts at p. dim is a multiple of 8. Offsets in bytes.
-  (func (export "gram") (param $p i32) (param $rows i32) (param $dim i32) (param $g i32)
-    (local $gi i32) (local $jb i32) (local $a i32) (local $b i32) (local $end i32) (local $o i32) (local $ldg i32) (local $stride i32)
+  ;; G's rows 4gi0 .. 4gi1 − 1, every column from the first tile on the diagonal to wide (a multiple
+  ;; of 8), += Pᵀ P for the slab P of `rows` rows. Column c of P's row t is at p + t·ldp + 4c, and
+  ;; G's entry (i, c) at g + (i − 4gi0)·ldg + 8c: p and g may point before the memory's data (i32
+  ;; arithmetic wraps), as only columns from 8 floor(gi0 / 2) on are read or written. Offsets in bytes.
+  (func (export "gram") (param $p i32) (param $rows i32) (param $ldp i32) (param $g i32) (param $ldg i32)
+    (param $gi0 i32) (param $gi1 i32) (param $wide i32)
+    (local $gi i32) (local $jb i32) (local $a i32) (local $b i32) (local $end i32) (local $o i32)
     (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $y0 v128) (local $y1 v128)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
-    (local.set $ldg (i32.shl (local.get $dim) (i32.const 3)))
-    (local.set $stride (i32.shl (local.get $dim) (i32.const 2)))
+    (local.set $gi (local.get $gi0))
     (block $idone (loop $il
-      (br_if $idone (i32.ge_u (i32.shl (local.get $gi) (i32.const 2)) (local.get $dim)))
+      (br_if $idone (i32.ge_u (local.get $gi) (local.get $gi1)))
       ;; The first 8-column block that reaches the diagonal of rows 4gi..4gi+3.
       (local.set $jb (i32.shr_u (local.get $gi) (i32.const 1)))
       (block $jdone (loop $jl
-        (br_if $jdone (i32.ge_u (i32.shl (local.get $jb) (i32.const 3)) (local.get $dim)))
-        ;; Columns 4gi..4gi+3 and 8jb..8jb+7 of row 0; each next row is $stride further.
+        (br_if $jdone (i32.ge_u (i32.shl (local.get $jb) (i32.const 3)) (local.get $wide)))
+        ;; Columns 4gi..4gi+3 and 8jb..8jb+7 of row 0; each next row is $ldp further.
         (local.set $a (i32.add (local.get $p) (i32.shl (local.get $gi) (i32.const 4))))
         (local.set $b (i32.add (local.get $p) (i32.shl (local.get $jb) (i32.const 5))))
-        (local.set $end (i32.add (local.get $a) (i32.mul (local.get $rows) (local.get $stride))))
+        (local.set $end (i32.add (local.get $a) (i32.mul (local.get $rows) (local.get $ldp))))
         (local.set $c00 (v128.const i64x2 0 0)) (local.set $c01 (v128.const i64x2 0 0))
         (local.set $c10 (v128.const i64x2 0 0)) (local.set $c11 (v128.const i64x2 0 0))
         (local.set $c20 (v128.const i64x2 0 0)) (local.set $c21 (v128.const i64x2 0 0))
@@ -44,10 +47,10 @@
           (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $x2) (local.get $y1))))
           (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $x3) (local.get $y0))))
           (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $x3) (local.get $y1))))
-          (local.set $a (i32.add (local.get $a) (local.get $stride)))
-          (local.set $b (i32.add (local.get $b) (local.get $stride)))
+          (local.set $a (i32.add (local.get $a) (local.get $ldp)))
+          (local.set $b (i32.add (local.get $b) (local.get $ldp)))
           (br $tl)))
-        (local.set $o (i32.add (local.get $g) (i32.add (i32.mul (i32.shl (local.get $gi) (i32.const 2)) (local.get $ldg)) (i32.shl (local.get $jb) (i32.const 6)))))
+        (local.set $o (i32.add (local.get $g) (i32.add (i32.mul (i32.shl (i32.sub (local.get $gi) (local.get $gi0)) (i32.const 2)) (local.get $ldg)) (i32.shl (local.get $jb) (i32.const 6)))))
         (call $add8 (local.get $o) (local.get $c00) (local.get $c01))
         (call $add8 (i32.add (local.get $o) (local.get $ldg)) (local.get $c10) (local.get $c11))
         (call $add8 (i32.add (local.get $o) (i32.shl (local.get $ldg) (i32.const 1))) (local.get $c20) (local.get $c21))

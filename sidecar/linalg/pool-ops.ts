@@ -15,9 +15,10 @@ export type Op =
   | { op: 'solve'; t: Matrix; b: Matrix; o: TriOptions }
   | { op: 'svdOfProduct'; a: Matrix; b: Matrix; top?: number; threads?: number }
   | { op: 'refitLeft'; w: Matrix; b: Matrix; g: Matrix; eps?: number; maxAttempts?: number }
-  /** XᵀX of x (rows × dim float32, row-major): its upper triangle and diagonal, written into `out`
-   *  (dim² float64, shared memory the caller lent: it is not copied, and no array is made) if given. */
-  | { op: 'gram'; x: Float32Array; rows: number; dim: number; out?: Float64Array };
+  /** XᵀX of x (rows × dim float32, row-major): its upper triangle and diagonal, as a new array, or
+   *  added to `out` (dim² float64, shared memory the caller lent: not copied, no array made) in
+   *  G's rows from..to (default all; several jobs may add disjoint rows of one `out` at once). */
+  | { op: 'gram'; x: Float32Array; rows: number; dim: number; out?: Float64Array; from?: number; to?: number };
 
 /** o with each input matrix passed through m and a Gram's rows through x. */
 export function mapInputs(o: Op, m: (a: Matrix) => Matrix, x: (a: Float32Array) => Float32Array): Op {
@@ -43,7 +44,10 @@ export function opWork(o: Op): number {
     case 'solve': return o.t.rows * o.t.rows * (o.o.side === 'right' ? o.b.rows : o.b.cols);
     case 'svdOfProduct': return o.a.rows * o.a.cols * o.b.cols + o.a.rows * o.b.cols * Math.min(o.a.rows, o.b.cols);
     case 'refitLeft': return o.b.rows * o.g.rows * (o.g.rows + o.b.rows + o.w.rows);
-    case 'gram': return o.rows * o.dim * o.dim / 2;
+    case 'gram': {
+      const [from, to] = [o.from ?? 0, o.to ?? o.dim];
+      return o.rows * (to - from) * (o.dim - (from + to) / 2);
+    }
   }
 }
 
@@ -62,7 +66,7 @@ export function runOp(o: Op): OpResult {
     }
     case 'gram': {
       if (!o.out) return matrix(o.dim, o.dim, gramUpper(o.x, o.rows, o.dim));
-      addGram(o.x, o.rows, o.dim, o.out.fill(0));
+      addGram(o.x, o.rows, o.dim, o.out, o.from, o.to);
       return matrix(o.dim, o.dim, o.out);
     }
   }

@@ -4,7 +4,8 @@
 // float64): on tfjs-wasm that took a quarter to a third of the thread time of tfjs's products
 // (bench/gram.ts). Each batch's products run on a pool worker ('pool', the default), so that the
 // calling thread, which runs the forward passes that every later step waits on, only copies the
-// batch; 'host' runs them on the calling thread. On tfjs-node (TensorFlow's kernels, maybe a GPU)
+// batch, and the workers add bands of its rows straight into the sum; 'host' runs them on the
+// calling thread. On tfjs-node (TensorFlow's kernels, maybe a GPU)
 // they run on the backend: float32 matMuls over chunks of rows, whose products are summed on the
 // host in float64. A float32 Gram stays on the backend (no per-batch read-back, for GPU backends and
 // quick statistics).
@@ -14,7 +15,7 @@
 // widths 256 and 688).
 import * as tf from '@tensorflow/tfjs-core';
 import { addGram, addUpper, gramUpper } from '../linalg/gram-kernel';
-import { lend, linalgPool, pooled, sharedBuffer, sharedFloat64 } from '../linalg/pool';
+import { lend, linalgPool, POOL_SIZE, pooled, sharedBuffer, sharedFloat64 } from '../linalg/pool';
 import { floatsNow } from '../tensor/host-data';
 
 export type Accumulation = 'float64' | 'float32';
@@ -33,12 +34,12 @@ const POOL_INPUT_BYTES = 2 ** 26;
 let poolInputBytes = 0;
 
 /**
- * Shared buffers of pooled batches (their copies and their shares) whose jobs are done, by byte
- * length, for the next batches of the same shape. Each batch took two new ArrayBuffers (about 65
- * MiB a layer on the reference model), and V8 counts ArrayBuffers against a limit of its own past
- * which it collects garbage: 23 full collections on the compressing thread (its critical path) in
- * one bench/compress run, 14 with the buffers reused. Held weakly: a collection frees the ones not
- * reused since.
+ * Shared buffers of pooled batches' copies whose jobs are done, by byte length, for the next batches
+ * of the same shape. Each batch took a new ArrayBuffer, and V8 counts ArrayBuffers against a limit
+ * of its own past which it collects garbage: 23 full collections on the compressing thread (its
+ * critical path) in one bench/compress run, 14 with the buffers reused (measured when each batch
+ * also had a share of its own, about 65 MiB a layer on the reference model with the copies). Held
+ * weakly: a collection frees the ones not reused since.
  */
 const spare = new Map<number, WeakRef<ArrayBufferLike>[]>();
 
@@ -56,6 +57,19 @@ function recycle(b: ArrayBufferLike): void {
   const list = spare.get(b.byteLength) ?? [];
   list.push(new WeakRef(b));
   spare.set(b.byteLength, list);
+}
+
+/** k bands of G's rows with about equal upper-triangle work, split at multiples of 8 (the host
+ *  kernel's column blocks): one pool job each. */
+export function gramBands(dim: number, k: number): [number, number][] {
+  const cuts = [0];
+  for (let j = 1; j < k; j++) {
+    // Rows 0..r hold a fraction 1 − (1 − r/dim)² of the triangle's entries.
+    const r = Math.round((dim * (1 - Math.sqrt(1 - j / k))) / 8) * 8;
+    if (r > cuts[cuts.length - 1] && r < dim) cuts.push(r);
+  }
+  cuts.push(dim);
+  return cuts.slice(1).map((to, i) => [cuts[i], to]);
 }
 
 /** Rows per backend float32 matMul: bounds the float32 summation length inside one product. */
@@ -78,10 +92,12 @@ export class GramCollector {
   private readonly products: GramProducts;
   private readonly chunkRows: number;
   private readonly poolInputBytes: number;
-  /** The batches' products not yet added to sum64, chained in the order the batches came: the sum
-   *  is then the same to the bit wherever each batch's products ran. */
+  /** The batches' products not yet added to sum64, chained in the order the batches came: every
+   *  entry gets each batch's float64 total added in that order, so the sum is the same to the bit
+   *  wherever each batch's products ran. */
   private shares: Promise<void> = Promise.resolve();
   private pending = 0;
+  private failure?: { error: unknown };
 
   constructor(readonly dim: number, o: GramOptions = {}) {
     // In shared memory, so that the pool's jobs can read the result without a copy (Linalg.readOnly).
@@ -109,8 +125,12 @@ export class GramCollector {
       const bytes = 4 * n * d;
       const toPool = this.products === 'pool' && pooled({ op: 'gram', x: data, rows: n, dim: d }) &&
         poolInputBytes + bytes <= this.poolInputBytes;
-      if (toPool) return this.chain(this.pooledShare(data, n, d, bytes));
-      if (this.pending) return this.chain(Promise.resolve(gramUpper(data, n, d)));
+      if (toPool) return this.pooledAdd(data, n, d, bytes);
+      if (this.pending) {
+        // x is read now (it is a view of the tensor); its share waits for the batches before it.
+        const share = gramUpper(data, n, d);
+        return this.chain(() => addUpper(this.sum64!, share, d));
+      }
       return addGram(data, n, d, this.sum64!);
     }
     for (let r = 0; r < n; r += this.chunkRows) {
@@ -135,34 +155,51 @@ export class GramCollector {
     }
   }
 
-  /** A batch's products on a pool worker: x copied into a shared buffer lent to the job, and the
-   *  share written into another, both recycled once used. */
-  private pooledShare(x: Float32Array, rows: number, dim: number, bytes: number): Promise<Float64Array> {
+  /** A batch's products on the pool: x copied into a shared buffer lent to the jobs (recycled once
+   *  they are done), and each job adds a band of G's rows to the sum itself. With one job a batch
+   *  and a dim² float64 share of its own for this thread to add, a batch in flight at width 1376
+   *  held 15 MiB more (and would at Llama-3-8B's 14336, 1.6 GB). Two batches' jobs would add to the
+   *  same rows of the sum at once, so a batch's jobs are posted once the batch before it has been added. */
+  private pooledAdd(x: Float32Array, rows: number, dim: number, bytes: number): void {
     poolInputBytes += bytes;
     const input = lend(new Float32Array(takeBuffer(bytes)));
     input.set(x.subarray(0, rows * dim));
-    const out = lend(new Float64Array(takeBuffer(8 * dim * dim)));
-    return linalgPool().run({ op: 'gram', x: input, rows, dim, out })
-      .then(() => out)
-      .finally(() => {
-        poolInputBytes -= bytes;
-        recycle(input.buffer);
+    const sum = lend(this.sum64!);
+    const done = () => {
+      poolInputBytes -= bytes;
+      recycle(input.buffer);
+    };
+    this.chain(() => {
+      const jobs = gramBands(dim, POOL_SIZE).map(([from, to]) => linalgPool().run({ op: 'gram', x: input, rows, dim, out: sum, from, to }));
+      return Promise.all(jobs).then(done, (e) => {
+        // The other bands' jobs may still run: the buffer is not reused until they settle.
+        void Promise.allSettled(jobs).then(done);
+        throw e;
       });
+    }, done);
   }
 
-  /** Adds share to the sum after the shares before it. */
-  private chain(share: Promise<Float64Array>): void {
-    // Handled here, so that a failure waits for result() instead of failing the process.
-    share.catch(() => {});
+  /** Runs step once the batches before it are added: now if none is in flight, so that a batch's
+   *  jobs are posted without waiting for this thread's event loop, which the forward pass holds.
+   *  After a failure no step runs (`skipped` does instead), and result() throws it. */
+  private chain(step: () => unknown, skipped?: () => void): void {
+    if (this.failure) return skipped?.();
+    const idle = this.pending === 0;
     this.pending++;
-    const sum = this.sum64!;
-    this.shares = this.shares.then(async () => {
-      const g = await share;
-      addUpper(sum, g, this.dim);
-      recycle(g.buffer);
+    const run = () => {
+      if (!this.failure) return step();
+      skipped?.();
+    };
+    let next: Promise<unknown>;
+    try {
+      next = idle ? Promise.resolve(run()) : this.shares.then(run);
+    } catch (e) {
+      next = Promise.reject(e);
+    }
+    this.shares = next.then(() => void this.pending--, (error) => {
       this.pending--;
+      this.failure ??= { error };
     });
-    this.shares.catch(() => {});
   }
 
   /** G as a row-major dim × dim float64 array, once every batch's products are in. With float64
@@ -174,6 +211,7 @@ export class GramCollector {
     this.read = true;
     if (this.sum64) {
       await this.shares;
+      if (this.failure) throw this.failure.error;
       // Only the upper triangle was summed (the backend's product need not be bit-symmetric, and the
       // kernel computes no other): it is mirrored, so the factorizations see an exactly symmetric G.
       // Once: after that a pool job may be reading it.

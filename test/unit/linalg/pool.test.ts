@@ -184,21 +184,27 @@ test('pool: a readOnly() matrix is read in place by every job, not copied for ea
   sameSvd(await second, svdPortable(b, true, false));
 }));
 
-test('pool: a gram job reads its lent input in place and writes its share into the lent output, which nothing copies', () => withPool(1, async (pool) => {
+test('pool: a gram job reads its lent input in place and adds its band of rows into the lent sum, which nothing copies', () => withPool(1, async (pool) => {
   const rows = 64;
   const dim = 24;
   const x = lend(new Float32Array(new SharedArrayBuffer(4 * rows * dim)));
   x.set(Float32Array.from(random(rows, dim, 36).data));
-  // Stale values: the job zeroes the output before it sums into it.
+  // What the sum held before: the job adds to it, in its rows 8..16 only.
   const out = lend(new Float64Array(new SharedArrayBuffer(8 * dim * dim)).fill(7));
   // Written while the job waits for the busy worker: read in place, the job sees the new rows.
   const busy = svd(pool, random(160, 160, 37));
-  const share = pool.run({ op: 'gram', x, rows, dim, out });
+  const band = pool.run({ op: 'gram', x, rows, dim, out, from: 8, to: 16 });
   const y = Float32Array.from(random(rows, dim, 38).data);
   x.set(y);
   await busy;
-  await share;
-  same(out, gramUpper(y, rows, dim));
+  await band;
+  const g = gramUpper(y, rows, dim);
+  for (let i = 0; i < dim; i++) {
+    for (let j = 0; j < dim; j++) {
+      const inBand = i >= 8 && i < 16 && j >= i;
+      assert.equal(out[i * dim + j], inBand ? 7 + g[i * dim + j] : 7, `(${i}, ${j})`);
+    }
+  }
 }));
 
 test('pool: each job is taken exactly once, by whichever worker claims it first', () => {

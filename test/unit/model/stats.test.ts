@@ -9,8 +9,8 @@ import { StreamingModel } from '../../../sidecar/model/model';
 import { LayerwiseRun } from '../../../sidecar/model/layerwise';
 import { InputStats } from '../../../sidecar/stats/input-stats';
 import { BlockInfluence } from '../../../sidecar/stats/block-influence';
-import { GramCollector } from '../../../sidecar/stats/gram';
-import { linalgPool } from '../../../sidecar/linalg/pool';
+import { GramCollector, gramBands } from '../../../sidecar/stats/gram';
+import { linalgPool, POOL_SIZE } from '../../../sidecar/linalg/pool';
 import type { InputSite } from '../../../sidecar/arch/table';
 import { makeCheckpoint } from '../../fixtures/checkpoints';
 import { reference, relErr, tempDir } from './helpers';
@@ -132,8 +132,28 @@ test('GramCollector: pooled batches, and batches computed here while others are 
     jobs.push(pool.jobsDone - before);
   }
   tf.dispose(batches);
-  assert.deepEqual(jobs, [0, 6, 1], 'pool jobs: none, every batch, the first only');
+  // Each pooled batch is a job per band of G's rows.
+  const bands = gramBands(d, POOL_SIZE).length;
+  assert.deepEqual(jobs, [0, 6 * bands, bands], 'pool jobs: none, every batch, the first only');
   assert.deepEqual(sums[1], sums[0], 'every batch pooled');
   assert.deepEqual(sums[2], sums[0], 'the first batch pooled, the others here, added in order');
   assert.ok(sums[0].some((v) => v !== 0));
+});
+
+test('gramBands: k bands of a Gram\'s rows at multiples of 8, covering every row once, with about equal work', () => {
+  const work = (from: number, to: number, dim: number) => (to - from) * (dim - (from + to) / 2);
+  for (const [dim, k] of [[1376, 2], [1376, 4], [688, 3], [40, 2]]) {
+    const bands = gramBands(dim, k);
+    assert.equal(bands[0][0], 0);
+    assert.equal(bands[bands.length - 1][1], dim);
+    bands.forEach(([from, to], i) => {
+      assert.ok(from < to && from % 8 === 0, `${dim}/${k}: band ${from}..${to}`);
+      if (i) assert.equal(from, bands[i - 1][1]);
+    });
+    assert.equal(bands.length, k, `${dim} in ${k}`);
+    const w = bands.map(([from, to]) => work(from, to, dim));
+    // Within the rounding to 8 rows (40 columns is only five blocks of 8).
+    assert.ok(Math.max(...w) / Math.min(...w) < (dim > 100 ? 1.05 : 2), `${dim}/${k}: ${w}`);
+  }
+  assert.deepEqual(gramBands(12, 2), [[0, 12]], 'too narrow to split');
 });

@@ -1,0 +1,55 @@
+// The host Gram kernel (sidecar/linalg/gram-kernel.ts): exact float32 slab sums added in float64,
+// over bands of G's rows, whichever rows a call is given.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { addGram, GRAM_BAND_BYTES, gramKernelBytes, SLAB_ROWS } from '../../../sidecar/linalg/gram-kernel';
+
+function rowsOf(rows: number, dim: number, seed: number): Float32Array {
+  let s = seed;
+  return Float32Array.from({ length: rows * dim }, () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1);
+}
+
+/** What the kernel computes for rows ≤ 128 (one slab): each entry's float32 products summed in
+ *  float32 in row order, then added to the float64 entry. */
+function reference(x: Float32Array, rows: number, dim: number, sum: Float64Array): void {
+  for (let i = 0; i < dim; i++) {
+    for (let j = i; j < dim; j++) {
+      let c = 0;
+      for (let t = 0; t < rows; t++) c = Math.fround(c + Math.fround(x[t * dim + i] * x[t * dim + j]));
+      sum[i * dim + j] += c;
+    }
+  }
+}
+
+test('gram kernel: a width whose Gram spans several bands gives the exact float32 sums, upper triangle only', () => {
+  // 1001 columns (not a multiple of 8): about 8 MB of float64 rows, more than one band.
+  const [rows, dim] = [24, 1001];
+  assert.ok(8 * dim * dim > 1.5 * GRAM_BAND_BYTES);
+  const x = rowsOf(rows, dim, 5);
+  const got = new Float64Array(dim * dim).fill(0.5);
+  const want = new Float64Array(dim * dim).fill(0.5);
+  addGram(x, rows, dim, got);
+  reference(x, rows, dim, want);
+  assert.deepEqual(got, want);
+  // The kernel's memory holds a band and a slab, not the whole float64 Gram.
+  assert.ok(gramKernelBytes() <= GRAM_BAND_BYTES + 4 * 1008 * SLAB_ROWS + 8 * 8 * 1008 + 65536, `${gramKernelBytes()} bytes`);
+});
+
+test('gram kernel: rows given in bands add up to the whole call, bit for bit, and touch nothing else', () => {
+  const [rows, dim] = [300, 203];
+  const x = rowsOf(rows, dim, 9);
+  const whole = new Float64Array(dim * dim).fill(1);
+  addGram(x, rows, dim, whole);
+  const banded = new Float64Array(dim * dim).fill(1);
+  for (const [from, to] of [[0, 56], [56, 64], [64, 203]]) {
+    const before = Float64Array.from(banded);
+    addGram(x, rows, dim, banded, from, to);
+    for (let i = 0; i < dim; i++) {
+      for (let j = 0; j < dim; j++) {
+        if (!(i >= from && i < to && j >= i)) assert.equal(banded[i * dim + j], before[i * dim + j], `(${i}, ${j}) outside ${from}..${to}`);
+      }
+    }
+  }
+  assert.deepEqual(banded, whole);
+  assert.throws(() => addGram(x, rows, dim, banded, 4, 20), /rows 4\.\.20 of 203/);
+});
