@@ -10,12 +10,14 @@ import { eighPortable } from './eigh';
 const NB = 32;
 
 /** Lower-triangular L with L Lᵀ = A + shift·I (LAPACK's potrf, right-looking and blocked), or
- *  undefined when a pivot is not positive. */
-export function choleskyOnce(a: Matrix, shift = 0): Matrix | undefined {
+ *  undefined when a pivot is not positive. inPlace: L is written into A's own memory, and A is as
+ *  it was again when undefined is returned (the shift's retries and λ_min read it). */
+export function choleskyOnce(a: Matrix, shift = 0, inPlace = false): Matrix | undefined {
   const n = a.rows;
-  // Factored in place in a copy of A: the lower triangle becomes L (its upper is cleared at the end).
-  const L = matrix(n, n, Float64Array.from(a.data));
+  // Factored in place, in A or a copy: the lower triangle becomes L (its upper is cleared at the end).
+  const L = inPlace ? a : matrix(n, n, Float64Array.from(a.data));
   const l = L.data;
+  const saved = inPlace ? diagonalBlocks(l, n) : undefined;
   for (let i = 0; i < n; i++) l[i * n + i] += shift;
   for (let k0 = 0; k0 < n; k0 += NB) {
     const k1 = Math.min(n, k0 + NB);
@@ -25,7 +27,10 @@ export function choleskyOnce(a: Matrix, shift = 0): Matrix | undefined {
       const rj = j * n;
       let d = l[rj + j];
       for (let k = k0; k < j; k++) d -= l[rj + k] * l[rj + k];
-      if (!(d > 0)) return undefined;
+      if (!(d > 0)) {
+        if (saved) restore(l, n, saved);
+        return undefined;
+      }
       l[rj + j] = Math.sqrt(d);
       for (let i = j + 1; i < k1; i++) substitute(l, n, i, j, k0);
     }
@@ -41,6 +46,33 @@ export function choleskyOnce(a: Matrix, shift = 0): Matrix | undefined {
   }
   for (let i = 0; i < n; i++) l.fill(0, i * n + i + 1, (i + 1) * n);
   return L;
+}
+
+/** Copies of A's NB × NB diagonal blocks: all that factoring writes of A outside its strict lower
+ *  triangle before the upper is cleared (the trailing updates cover whole diagonal blocks). */
+function diagonalBlocks(l: Float64Array, n: number): Float64Array[] {
+  const out: Float64Array[] = [];
+  for (let b0 = 0; b0 < n; b0 += NB) {
+    const b1 = Math.min(n, b0 + NB);
+    const block = new Float64Array((b1 - b0) * (b1 - b0));
+    for (let i = b0; i < b1; i++) block.set(l.subarray(i * n + b0, i * n + b1), (i - b0) * (b1 - b0));
+    out.push(block);
+  }
+  return out;
+}
+
+/** A again after a failed factorization in place: its diagonal blocks from their copies, and the
+ *  strict lower triangle outside them from the strict upper one (A is symmetric). */
+function restore(l: Float64Array, n: number, blocks: Float64Array[]): void {
+  for (let i = 0; i < n; i++) {
+    const b0 = i - (i % NB);
+    for (let j = 0; j < b0; j++) l[i * n + j] = l[j * n + i];
+  }
+  blocks.forEach((block, b) => {
+    const b0 = b * NB;
+    const w = Math.min(n, b0 + NB) - b0;
+    for (let i = 0; i < w; i++) l.set(block.subarray(i * w, (i + 1) * w), (b0 + i) * n + b0);
+  });
 }
 
 /** L(i, j) = (A(i, j) − Σ_{k0 ≤ k < j} L(i, k) L(j, k)) / L(j, j), in place. */
@@ -60,7 +92,11 @@ export interface CholeskyKernels {
   lambdaMin(a: Matrix): number;
 }
 
-const portableKernels: CholeskyKernels = { factor: choleskyOnce, lambdaMin: (a) => eighPortable(a, false).values[0] };
+const lambdaMin = (a: Matrix) => eighPortable(a, false).values[0];
+const portableKernels: CholeskyKernels = { factor: (a, shift) => choleskyOnce(a, shift), lambdaMin };
+/** L written into A's memory, for an A its owner gives up (a layer's whitening Gram): one n² float64
+ *  array for both instead of A, a working copy and L. */
+export const inPlaceKernels: CholeskyKernels = { factor: (a, shift) => choleskyOnce(a, shift, true), lambdaMin };
 
 /**
  * The shift is max(0, −λ_min) + ε rather than the authors' −λ_min + ε so that a matrix whose λ_min is

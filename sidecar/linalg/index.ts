@@ -9,7 +9,7 @@ import type { CholeskyOptions } from './cholesky';
 import { eighPortable } from './eigh';
 import type { TriOptions } from './triangular';
 import { nativeLinalg } from './native';
-import { linalgPool, pooled, readOnly, warmLinalgPool } from './pool';
+import { lend, linalgPool, pooled, readOnly, warmLinalgPool } from './pool';
 import { runOp, type CholeskyParts, type Op, type OpResult, type RefitParts } from './pool-ops';
 
 export interface SvdResult { s: Float64Array /* descending */; u?: Matrix /* m×k */; v?: Matrix /* n×k, NOT Vᵀ */ }
@@ -24,7 +24,9 @@ export interface SvdOptions {
 export interface Linalg {
   readonly name: 'native' | 'portable';
   svd(a: Matrix, opts?: SvdOptions): Promise<SvdResult>;
-  cholesky(a: Matrix, opts?: CholeskyOptions): Promise<CholeskyResult>;
+  /** overwrite: a is the caller's to give up, and its memory may hold L (the portable path factors
+   *  in place, with a lent to the job; TensorFlow's kernel returns a new L). */
+  cholesky(a: Matrix, opts?: CholeskyOptions & { overwrite?: boolean }): Promise<CholeskyResult>;
   /** left: solves op(T) X = B; right: solves X op(T) = B. */
   solveTriangular(t: Matrix, b: Matrix, opts: TriOptions): Promise<Matrix>;
   invTriangular(t: Matrix, lower: boolean): Promise<Matrix>;
@@ -48,7 +50,9 @@ const portable: Linalg = {
     return run({ op: 'svd', a, vectors: opts.vectors ?? true, full: opts.full ?? false, top: opts.top }) as Promise<SvdResult>;
   },
   async cholesky(a, opts = {}) {
-    const { logs, ...r } = (await run({ op: 'cholesky', a, eps: opts.eps, maxAttempts: opts.maxAttempts })) as CholeskyParts;
+    const inPlace = opts.overwrite ?? false;
+    if (inPlace) lend(a.data);
+    const { logs, ...r } = (await run({ op: 'cholesky', a, eps: opts.eps, maxAttempts: opts.maxAttempts, inPlace })) as CholeskyParts;
     logs.forEach((m) => opts.log?.(m));
     return r;
   },

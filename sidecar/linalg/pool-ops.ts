@@ -1,17 +1,19 @@
 // The operations the linear-algebra pool runs (pool.ts), as plain data in and out so that they
 // cross threads: a worker (pool-worker.ts) and the calling thread (when no worker is left) run
 // them through runOp alike, so a result never depends on where it was computed. No op writes its
-// inputs, so one read-only matrix can serve several jobs at once (pool.ts readOnly).
+// inputs, so one read-only matrix can serve several jobs at once (pool.ts readOnly), except a
+// Cholesky asked to factor in place, whose input the caller lends it (pool.ts lend).
 import { isLowerTriangular, matmul, matmulLower, matrix, type Matrix } from './matrix';
 import { svdPortable, type SvdParts } from './svd';
-import { choleskyShifted } from './cholesky';
+import { choleskyShifted, inPlaceKernels } from './cholesky';
 import { solveTri, type TriOptions } from './triangular';
 import { refitLeft } from './least-squares';
 import { addGram, gramUpper } from './gram-kernel';
 
 export type Op =
   | { op: 'svd'; a: Matrix; vectors: boolean; full: boolean; top?: number; threads?: number }
-  | { op: 'cholesky'; a: Matrix; eps?: number; maxAttempts?: number }
+  /** inPlace: L is written into a's memory (the caller's to give up). */
+  | { op: 'cholesky'; a: Matrix; eps?: number; maxAttempts?: number; inPlace?: boolean }
   | { op: 'solve'; t: Matrix; b: Matrix; o: TriOptions }
   | { op: 'svdOfProduct'; a: Matrix; b: Matrix; top?: number; threads?: number }
   | { op: 'refitLeft'; w: Matrix; b: Matrix; g: Matrix; eps?: number; maxAttempts?: number }
@@ -56,7 +58,7 @@ export function runOp(o: Op): OpResult {
     case 'svd': return svdPortable(o.a, o.vectors, o.full, o.top, o.threads);
     case 'cholesky': {
       const logs: string[] = [];
-      return { ...choleskyShifted(o.a, { eps: o.eps, maxAttempts: o.maxAttempts, log: (m) => logs.push(m) }), logs };
+      return { ...choleskyShifted(o.a, { eps: o.eps, maxAttempts: o.maxAttempts, log: (m) => logs.push(m) }, o.inPlace ? inPlaceKernels : undefined), logs };
     }
     case 'solve': return solveTri(o.t, o.b, o.o);
     case 'svdOfProduct': return svdPortable(isLowerTriangular(o.b) ? matmulLower(o.a, o.b) : matmul(o.a, o.b), true, false, o.top, o.threads);

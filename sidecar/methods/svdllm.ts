@@ -48,13 +48,16 @@ export function rankedProjections(ctx: MethodContext, i: number) {
   });
 }
 
-/** A site's Gram, read-only from here on (Linalg.readOnly): its Cholesky factorization and every
- *  projection's refit that reads it take it without a copy. */
-const gramMatrix = async (stats: InputStats, site: InputSite): Promise<Matrix> => {
+/** A site's Gram, once every batch is in. */
+const gramResult = async (stats: InputStats, site: InputSite): Promise<Matrix> => {
   const g = stats.gram(site);
   if (!g) throw new Error(`calibration: no inputs were seen at ${site}`);
-  return getLinalg().readOnly(matrix(g.dim, g.dim, await g.result()));
+  return matrix(g.dim, g.dim, await g.result());
 };
+
+/** A site's Gram, read-only from here on (Linalg.readOnly): its Cholesky factorization and every
+ *  projection's refit that reads it take it without a copy. */
+const gramMatrix = async (stats: InputStats, site: InputSite): Promise<Matrix> => getLinalg().readOnly(await gramResult(stats, site));
 
 /** Swaps the dense projections of w for the factors (biases kept), so w runs as the compressed layer. */
 export function installFactors(w: LayerWeights, factors: { key: string; f: Factorization }[]): void {
@@ -169,18 +172,21 @@ export class SvdLlmMethod implements CompressionMethod {
     try {
       const w = await this.original!.through(i, { onInput: stats.onInput, signal: ctx.job.signal });
       const la = getLinalg();
-      // Cholesky copies its input: a Gram the update reads as well stays as it is. The factor is
+      // A Gram the update reads as well (sameInputs) stays as it is and is shared read-only;
+      // otherwise the factor is written into the Gram's own memory, which nothing reads after (one
+      // n² float64 array a site instead of the Gram, a working copy and the factor). The factor is
       // read-only, so the site's projections' SVD and solve jobs share it.
-      const grams = new Map(sites.map((site) => [site, gramMatrix(stats, site)] as const));
+      const keep = this.sameInputs(i);
+      const grams = new Map(sites.map((site) => [site, keep ? gramMatrix(stats, site) : gramResult(stats, site)] as const));
       const chol = new Map(sites.map((site) => {
         const l = grams.get(site)!.then(async (g) => la.readOnly((await la.cholesky(g, {
-          eps: this.settings!.eps, log: (m) => ctx.job.log('warn', `layer ${i}: ${site} Gram: ${m}`),
+          eps: this.settings!.eps, overwrite: !keep, log: (m) => ctx.job.log('warn', `layer ${i}: ${site} Gram: ${m}`),
         })).l));
         l.catch(() => {}); // reported where a projection awaits it; none may if the layer fails first
         return [site, l] as const;
       }));
       grams.forEach((g) => g.catch(() => {}));
-      return { w, chol, grams: this.sameInputs(i) ? grams : undefined };
+      return { w, chol, grams: keep ? grams : undefined };
     } finally {
       stats.dispose();
     }

@@ -1,8 +1,9 @@
 // The blocked Cholesky (sidecar/linalg/cholesky.ts choleskyOnce) against a textbook one, across
-// several blocks and a partial last one; and a non-positive pivot found in a later block.
+// several blocks and a partial last one; a non-positive pivot found in a later block; and the
+// factorization in place, which gives A back when it fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { choleskyOnce } from '../../../sidecar/linalg/cholesky';
+import { choleskyOnce, choleskyShifted, inPlaceKernels } from '../../../sidecar/linalg/cholesky';
 import { matmul, matrix, type Matrix } from '../../../sidecar/linalg/matrix';
 
 function gram(n: number, seed: number): Matrix {
@@ -49,4 +50,35 @@ test('choleskyOnce: a negative pivot in a later block gives undefined', () => {
   for (let i = 0; i < n; i++) a.data[i * n + i] = i === 140 ? -1 : 2;
   assert.equal(choleskyOnce(a), undefined);
   assert.ok(choleskyOnce(a, 1.5));
+});
+
+test('choleskyOnce in place: the same bits in A\'s own memory; a failure late in the matrix leaves A as it was', () => {
+  const n = 150;
+  const a = gram(n, 7);
+  const copy = choleskyOnce(a, 0.5)!;
+  const own = matrix(n, n, Float64Array.from(a.data));
+  const l = choleskyOnce(own, 0.5, true)!;
+  assert.equal(l.data, own.data);
+  assert.deepEqual(l.data, copy.data);
+  // Not positive definite at pivot 141, after four blocks' trailing updates wrote into A.
+  const bad = gram(n, 8);
+  bad.data[141 * n + 141] = -1;
+  const before = Float64Array.from(bad.data);
+  assert.equal(choleskyOnce(bad, 0, true), undefined);
+  assert.deepEqual(bad.data, before);
+});
+
+test('choleskyShifted in place: the shift\'s retries see A unchanged, and give the copying path\'s factor', () => {
+  const n = 100;
+  const a = gram(n, 9);
+  for (let i = 0; i < n; i++) a.data[i * n + i] -= 3;
+  const logs: string[] = [];
+  const copied = choleskyShifted(a, { log: (m) => logs.push(m) });
+  const own = matrix(n, n, Float64Array.from(a.data));
+  const inPlace = choleskyShifted(own, {}, inPlaceKernels);
+  assert.ok(copied.attempts > 1 && logs.length > 0, 'needed a shift');
+  assert.equal(inPlace.shift, copied.shift);
+  assert.equal(inPlace.attempts, copied.attempts);
+  assert.equal(inPlace.l.data, own.data);
+  assert.deepEqual(inPlace.l.data, copied.l.data);
 });

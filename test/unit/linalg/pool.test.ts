@@ -2,7 +2,7 @@
 // concurrent jobs, and a fallback to the calling thread once no worker is left.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LinalgPool, lend, linalgPool, readOnly } from '../../../sidecar/linalg/pool';
+import { LinalgPool, lend, linalgPool, readOnly, sharedFloat64 } from '../../../sidecar/linalg/pool';
 import { mapInputs, runOp, type CholeskyParts, type Op, type RefitParts } from '../../../sidecar/linalg/pool-ops';
 import { refitLeft } from '../../../sidecar/linalg/least-squares';
 import { portableLinalg } from '../../../sidecar/linalg';
@@ -125,6 +125,21 @@ test('pool: the portable linalg sends large operations to the process pool, with
   // A small one stays on this thread.
   await portableLinalg().svd(random(12, 8, 5));
   assert.equal(linalgPool().jobsDone, before + 3);
+});
+
+test('pool: a Cholesky asked to overwrite its input writes L into that shared memory, on a worker, with the copying path\'s bits', async () => {
+  // Rank-deficient (a shift is needed): the retries must see the Gram as it was.
+  const g = matmul(random(60, 100, 40), random(60, 100, 40), { transA: true });
+  const copied = await portableLinalg().cholesky(g);
+  const own = matrix(100, 100, sharedFloat64(100 * 100));
+  own.data.set(g.data);
+  const before = linalgPool().jobsDone;
+  const inPlace = await portableLinalg().cholesky(own, { overwrite: true });
+  assert.equal(linalgPool().jobsDone, before + 1, 'on the pool');
+  assert.ok(copied.attempts > 1, 'needed a shift');
+  assert.equal(inPlace.shift, copied.shift);
+  assert.deepEqual(own.data, copied.l.data, 'L in the input\'s memory');
+  assert.deepEqual(inPlace.l.data, copied.l.data);
 });
 
 test('pool: a job gets its own copy of inputs in shared memory (a view of the wasm heap changes under it)', () => withPool(1, async (pool) => {
