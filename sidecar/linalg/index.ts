@@ -9,7 +9,8 @@ import type { CholeskyOptions } from './cholesky';
 import { eighPortable } from './eigh';
 import type { TriOptions } from './triangular';
 import { nativeLinalg } from './native';
-import { lend, linalgPool, pooled, readOnly, warmLinalgPool } from './pool';
+import { linalgPool, pooled, warmLinalgPool } from './pool';
+import { lend, readOnly } from './shared-memory';
 import { runOp, type CholeskyParts, type Op, type OpResult, type RefitParts } from './pool-ops';
 
 export interface SvdResult { s: Float64Array /* descending */; u?: Matrix /* m×k */; v?: Matrix /* n×k, NOT Vᵀ */ }

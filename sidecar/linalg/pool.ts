@@ -15,15 +15,13 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { mapInputs, opWork, runOp, type Op, type OpResult } from './pool-ops';
 import { CLAIM_SLOTS, CONTROL_WORDS, LIVE, POSTED, TAKEN_HERE, claim, open, taker } from './pool-claims';
 import type { Channel, Job, Reply } from './pool-worker';
-import type { Matrix } from './matrix';
+import { CAN_SHARE, shared } from './shared-memory';
 
 /** The bundled pool-worker.ts (scripts/build.mjs). */
 declare const POOL_WORKER_SOURCE: string;
 
 /** Workers in the process's pool: one per core, at most 4. */
 export const POOL_SIZE = Math.min(4, availableParallelism());
-/** Whether shared memory exists here (Node can be run without it): the workers need it. */
-const CAN_SHARE = typeof SharedArrayBuffer === 'function';
 /** How long a new worker may take to load and report ready. */
 const READY_MS = 10_000;
 
@@ -70,49 +68,6 @@ class PoolWorker {
     this.port.close();
     return this.worker.terminate();
   }
-}
-
-/** Shared buffers passed to jobs as they are: ones no thread writes again (readOnly()), and ones
- *  lent to a job (lend()). */
-const asIs = new WeakSet<SharedArrayBuffer>();
-
-/** A zeroed buffer of `bytes`, in shared memory where there is any. */
-export const sharedBuffer = (bytes: number): ArrayBufferLike => (CAN_SHARE ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-
-/** A zeroed float64 array in shared memory where there is any, which readOnly() then takes without a copy. */
-export const sharedFloat64 = (length: number): Float64Array => new Float64Array(sharedBuffer(8 * length));
-
-/**
- * m for reading only, by any number of later jobs: in shared memory (moved there by one copy unless
- * its whole buffer is already shared), and passed to every job that reads it as it is instead of as
- * a copy per job. A layer's Cholesky factors and Grams are read by up to three jobs each, and at
- * Llama-7B's MLP width each is 0.97 GB in float64. Neither the caller nor anyone else may write
- * m.data after this.
- */
-export function readOnly(m: Matrix): Matrix {
-  if (!CAN_SHARE) return m;
-  const buf = m.data.buffer;
-  const whole = buf instanceof SharedArrayBuffer && m.data.byteOffset === 0 && m.data.byteLength === buf.byteLength;
-  const data = whole ? m.data : shared(m.data);
-  asIs.add(data.buffer as SharedArrayBuffer);
-  return { rows: m.rows, cols: m.cols, data };
-}
-
-/** a, in shared memory that its owner neither writes nor reuses until the job it is passed to
- *  settles (or a job's output, which the job writes): passed to that job as it is, not copied. */
-export function lend<T extends Float32Array | Float64Array>(a: T): T {
-  if (a.buffer instanceof SharedArrayBuffer) asIs.add(a.buffer);
-  return a;
-}
-
-/** a in shared memory: posted to every worker, it is shared, not copied per worker. A copy, even of
- *  shared memory (the wasm heap is shared, and a view of it changes under the job), unless
- *  readOnly() or lend() passed it. */
-function shared<T extends Float64Array | Float32Array>(a: T): T {
-  if (asIs.has(a.buffer as SharedArrayBuffer)) return a;
-  const s = (a instanceof Float64Array ? new Float64Array(new SharedArrayBuffer(a.byteLength)) : new Float32Array(new SharedArrayBuffer(a.byteLength))) as T;
-  s.set(a);
-  return s;
 }
 
 /** op with its input arrays in shared memory. */

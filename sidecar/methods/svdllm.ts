@@ -20,6 +20,7 @@ import type { InputSite } from '../arch/table';
 import { throwIfAborted } from '../errors';
 import { getLinalg } from '../linalg';
 import { matrix, toFloat32, type Matrix } from '../linalg/matrix';
+import { recycle } from '../linalg/shared-memory';
 import { disposeLayer, type LayerWeights } from '../model/layer';
 import { StreamingModel } from '../model/model';
 import { InputStats } from '../stats/input-stats';
@@ -136,6 +137,7 @@ export class SvdLlmMethod implements CompressionMethod {
         const grams = await updateGrams;
         const u = this.compressed ? await updatedU(W, t.v, grams.get(spec.input)!, { eps: settings.eps, log: (m) => log(`${name} update: ${m}`) }) : t.u;
         const f: Factorization = { name, shape: [W.rows, W.cols], rank, u: toFloat32(u), v: toFloat32(t.v), keptEnergy: t.keptEnergy, kept: t.kept };
+        recycle(W.data.buffer); // its jobs have settled
         return { key: spec.key, f };
       }, projectionsInFlight(bytes));
       projections.catch(() => {}); // awaited below, unless the capture pass fails first
@@ -152,6 +154,10 @@ export class SvdLlmMethod implements CompressionMethod {
       await capture;
       this.whiteningAhead(ctx, i + 1);
       const out = await projections;
+      // Every job that read the layer's Cholesky factors and update Grams has settled: their
+      // buffers go to the next layers' Grams instead of waiting for a collection.
+      const used = [...await Promise.all(chol.values()), ...(await updateGrams).values()];
+      new Set(used.map((m) => m.data.buffer)).forEach(recycle);
       if (this.compressed && !this.isLast(ctx, i)) {
         installFactors(w, out);
         await this.compressed.run(model.arch, w, { signal });

@@ -1,7 +1,7 @@
 // Reads a projection's dense weight in [out, in] math layout (GPT-2's Conv1D stores [in, out]).
 import type { Checkpoint } from '../checkpoint/checkpoint';
 import { matrix, type Matrix } from '../linalg/matrix';
-import { sharedFloat64 } from '../linalg/pool';
+import { reusedBuffer } from '../linalg/shared-memory';
 import type { LayerWeights } from '../model/layer';
 import { floatsNow } from '../tensor/host-data';
 
@@ -23,12 +23,13 @@ export async function readProjection(ckpt: Checkpoint, name: string, transposed:
 
 /** A projection's dense weight as a loaded layer holds it ([out, in]: model/layer.ts transposes
  *  Conv1D on load), in float64: the checkpoint's values, without reading the file again. Converted
- *  straight into shared memory, which Linalg.readOnly takes without a second copy. */
+ *  straight into shared memory, which Linalg.readOnly takes without a second copy: a buffer handed
+ *  back by an earlier layer's projection of the same shape when there is one. */
 export function loadedProjection(w: LayerWeights, key: string): Matrix {
   const l = w.linears.get(key);
   if (l?.kind !== 'dense') throw new Error(`layer ${w.index}: projection ${key} is not loaded as a dense weight`);
   const [rows, cols] = l.w.shape;
-  const m = matrix(rows, cols, sharedFloat64(rows * cols));
+  const m = matrix(rows, cols, new Float64Array(reusedBuffer(8 * rows * cols, false)));
   m.data.set(floatsNow(l.w));
   return m;
 }

@@ -15,7 +15,8 @@
 // widths 256 and 688).
 import * as tf from '@tensorflow/tfjs-core';
 import { addGram, addUpper, gramUpper } from '../linalg/gram-kernel';
-import { lend, linalgPool, POOL_SIZE, pooled, sharedBuffer, sharedFloat64 } from '../linalg/pool';
+import { linalgPool, POOL_SIZE, pooled } from '../linalg/pool';
+import { lend, recycle, reusedBuffer } from '../linalg/shared-memory';
 import { floatsNow } from '../tensor/host-data';
 
 export type Accumulation = 'float64' | 'float32';
@@ -32,32 +33,6 @@ export const defaultGramProducts = (): GramProducts => (tf.getBackend() === 'ten
  *  behind. */
 const POOL_INPUT_BYTES = 2 ** 26;
 let poolInputBytes = 0;
-
-/**
- * Shared buffers of pooled batches' copies whose jobs are done, by byte length, for the next batches
- * of the same shape. Each batch took a new ArrayBuffer, and V8 counts ArrayBuffers against a limit
- * of its own past which it collects garbage: 23 full collections on the compressing thread (its
- * critical path) in one bench/compress run, 14 with the buffers reused (measured when each batch
- * also had a share of its own, about 65 MiB a layer on the reference model with the copies). Held
- * weakly: a collection frees the ones not reused since.
- */
-const spare = new Map<number, WeakRef<ArrayBufferLike>[]>();
-
-function takeBuffer(bytes: number): ArrayBufferLike {
-  const list = spare.get(bytes);
-  for (let r = list?.pop(); r; r = list?.pop()) {
-    const b = r.deref();
-    if (b) return b;
-  }
-  return sharedBuffer(bytes);
-}
-
-function recycle(b: ArrayBufferLike): void {
-  if (!(b instanceof SharedArrayBuffer)) return;
-  const list = spare.get(b.byteLength) ?? [];
-  list.push(new WeakRef(b));
-  spare.set(b.byteLength, list);
-}
 
 /** k bands of G's rows with about equal upper-triangle work, split at multiples of 8 (the host
  *  kernel's column blocks): one pool job each. */
@@ -100,8 +75,9 @@ export class GramCollector {
   private failure?: { error: unknown };
 
   constructor(readonly dim: number, o: GramOptions = {}) {
-    // In shared memory, so that the pool's jobs can read the result without a copy (Linalg.readOnly).
-    if ((o.accumulate ?? 'float64') === 'float64') this.sum64 = sharedFloat64(dim * dim);
+    // In shared memory, so that the pool's jobs can read the result without a copy (Linalg.readOnly);
+    // a buffer handed back (shared-memory.ts recycle) by the layer before, when there is one.
+    if ((o.accumulate ?? 'float64') === 'float64') this.sum64 = new Float64Array(reusedBuffer(8 * dim * dim, true));
     this.products = this.sum64 ? o.products ?? defaultGramProducts() : 'backend';
     this.chunkRows = o.chunkRows ?? GRAM_CHUNK_ROWS;
     this.poolInputBytes = o.poolInputBytes ?? POOL_INPUT_BYTES;
@@ -162,7 +138,9 @@ export class GramCollector {
    *  same rows of the sum at once, so a batch's jobs are posted once the batch before it has been added. */
   private pooledAdd(x: Float32Array, rows: number, dim: number, bytes: number): void {
     poolInputBytes += bytes;
-    const input = lend(new Float32Array(takeBuffer(bytes)));
+    // Batch copies are recycled once their jobs settle: a new ArrayBuffer each made V8 collect on
+    // this thread (its critical path) 23 times in a bench/compress run instead of 14.
+    const input = lend(new Float32Array(reusedBuffer(bytes, false)));
     input.set(x.subarray(0, rows * dim));
     const sum = lend(this.sum64!);
     const done = () => {

@@ -2,7 +2,8 @@
 // concurrent jobs, and a fallback to the calling thread once no worker is left.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LinalgPool, lend, linalgPool, readOnly, sharedFloat64 } from '../../../sidecar/linalg/pool';
+import { LinalgPool, linalgPool } from '../../../sidecar/linalg/pool';
+import { lend, readOnly, sharedFloat64 } from '../../../sidecar/linalg/shared-memory';
 import { mapInputs, runOp, type CholeskyParts, type Op, type RefitParts } from '../../../sidecar/linalg/pool-ops';
 import { refitLeft } from '../../../sidecar/linalg/least-squares';
 import { portableLinalg } from '../../../sidecar/linalg';
