@@ -47,21 +47,25 @@ async function loadLinear(ckpt: Checkpoint, name: string, conv1d: boolean): Prom
 }
 
 export async function loadLayer(ckpt: Checkpoint, arch: ResolvedArch, i: number): Promise<LayerWeights> {
+  const prefix = arch.layer(i);
+  const projections = arch.projections(i);
+  const params = arch.spec.norms.flatMap((norm) => ['weight', 'bias'].map((part) => `${norm}.${part}`)).filter((key) => ckpt.has(prefix + key));
+  // Every tensor read at once: each read is a round trip through libuv's threads, and one after
+  // another each waited for this thread to come back from whatever it ran meanwhile (a layer read
+  // ahead is read while the forward passes run).
+  const [linears, norms] = await Promise.all([
+    Promise.allSettled(projections.map(({ name, spec }) => loadLinear(ckpt, name, spec.transposed))),
+    Promise.allSettled(params.map(async (key) => tf.tensor1d(await ckpt.read(prefix + key)))),
+  ]);
   const w: LayerWeights = { index: i, linears: new Map(), params: new Map() };
-  try {
-    for (const { name, spec } of arch.projections(i)) w.linears.set(spec.key, await loadLinear(ckpt, name, spec.transposed));
-    const prefix = arch.layer(i);
-    for (const norm of arch.spec.norms) {
-      for (const part of ['weight', 'bias']) {
-        const n = `${prefix}${norm}.${part}`;
-        if (ckpt.has(n)) w.params.set(`${norm}.${part}`, tf.tensor1d(await ckpt.read(n)));
-      }
-    }
-    return w;
-  } catch (e) {
+  linears.forEach((r, k) => r.status === 'fulfilled' && w.linears.set(projections[k].spec.key, r.value));
+  norms.forEach((r, k) => r.status === 'fulfilled' && w.params.set(params[k], r.value));
+  const failed = [...linears, ...norms].find((r) => r.status === 'rejected');
+  if (failed) {
     disposeLayer(w);
-    throw e;
+    throw failed.reason;
   }
+  return w;
 }
 
 export function disposeLayer(w: LayerWeights): void {

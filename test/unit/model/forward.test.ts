@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../sidecar/tensor/backend';
 import { StreamingModel } from '../../../sidecar/model/model';
 import { LayerwiseRun } from '../../../sidecar/model/layerwise';
-import { disposeLayer, layerForward, layerInputs } from '../../../sidecar/model/layer';
+import { disposeLayer, layerForward, layerInputs, loadLayer } from '../../../sidecar/model/layer';
 import { makeCheckpoint, writeSafetensors, type FixtureOptions } from '../../fixtures/checkpoints';
 import { MODEL } from '../../helpers/paths';
 import { REF, firstColumns, forwardLogits, reference, relErr, tempDir } from './helpers';
@@ -221,3 +221,25 @@ for (const family of ['llama', 'gpt2'] as const) {
     }
   });
 }
+
+test('loadLayer reads a layer\'s tensors at once; one that fails leaves none of the others allocated', async () => {
+  const dir = join(tempDir('load-fail'), 'm');
+  await makeCheckpoint(dir, { family: 'llama', layers: 2, hidden: 16, heads: 4, kvHeads: 2, vocab: 32, context: 16, seed: 4 });
+  const model = await StreamingModel.open(dir);
+  try {
+    const whole = await loadLayer(model.ckpt, model.arch, 1);
+    assert.equal(whole.linears.size, 7);
+    assert.deepEqual([...whole.linears.keys()], model.arch.projections(1).map((p) => p.spec.key), 'in the projections\' order');
+    disposeLayer(whole);
+    const before = tf.memory().numTensors;
+    // The up projection's read fails after the ones before it (and maybe after) have their tensors.
+    const failing = { ...model.ckpt, has: (n: string) => model.ckpt.has(n), read: async (n: string) => {
+      if (n.endsWith('mlp.up_proj.weight')) throw new Error('disk gone');
+      return model.ckpt.read(n);
+    } };
+    await assert.rejects(loadLayer(failing, model.arch, 1), /disk gone/);
+    assert.equal(tf.memory().numTensors, before);
+  } finally {
+    await model.close();
+  }
+});
