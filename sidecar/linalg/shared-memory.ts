@@ -7,8 +7,9 @@ import type { Matrix } from './matrix';
 export const CAN_SHARE = typeof SharedArrayBuffer === 'function';
 
 /** Shared buffers passed to jobs as they are: ones no thread writes again (readOnly()), and ones
- *  lent to a job (lend()). */
+ *  lent to a job (lend()); and views of memory that other data shares, lent alone (lendView()). */
 const asIs = new WeakSet<SharedArrayBuffer>();
+const lentViews = new WeakSet<Float32Array | Float64Array>();
 
 /** A zeroed buffer of `bytes`, in shared memory where there is any. */
 export const sharedBuffer = (bytes: number): ArrayBufferLike => (CAN_SHARE ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
@@ -39,11 +40,18 @@ export function lend<T extends Float32Array | Float64Array>(a: T): T {
   return a;
 }
 
+/** A view of shared memory whose bytes its owner keeps as they are until the job it is passed to
+ *  settles, in a buffer others use too (tfjs-wasm's heap): the view alone is passed as it is. */
+export function lendView<T extends Float32Array | Float64Array>(a: T): T {
+  if (a.buffer instanceof SharedArrayBuffer) lentViews.add(a);
+  return a;
+}
+
 /** a in shared memory: posted to every worker, it is shared, not copied per worker. A copy, even of
  *  shared memory (the wasm heap is shared, and a view of it changes under the job), unless
- *  readOnly() or lend() passed it. */
+ *  readOnly(), lend() or lendView() passed it. */
 export function shared<T extends Float64Array | Float32Array>(a: T): T {
-  if (asIs.has(a.buffer as SharedArrayBuffer)) return a;
+  if (asIs.has(a.buffer as SharedArrayBuffer) || lentViews.has(a)) return a;
   const s = (a instanceof Float64Array ? new Float64Array(new SharedArrayBuffer(a.byteLength)) : new Float32Array(new SharedArrayBuffer(a.byteLength))) as T;
   s.set(a);
   return s;

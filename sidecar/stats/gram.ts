@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { addGram, addUpper, gramUpper } from '../linalg/gram-kernel';
 import { linalgPool, POOL_SIZE, pooled } from '../linalg/pool';
-import { lend, recycle, reusedBuffer } from '../linalg/shared-memory';
+import { lend, lendView, recycle, reusedBuffer } from '../linalg/shared-memory';
 import { floatsNow } from '../tensor/host-data';
 
 export type Accumulation = 'float64' | 'float32';
@@ -101,7 +101,7 @@ export class GramCollector {
       const bytes = 4 * n * d;
       const toPool = this.products === 'pool' && pooled({ op: 'gram', x: data, rows: n, dim: d }) &&
         poolInputBytes + bytes <= this.poolInputBytes;
-      if (toPool) return this.pooledAdd(data, n, d, bytes);
+      if (toPool) return this.pooledAdd(x, data, n, d, bytes);
       if (this.pending) {
         // x is read now (it is a view of the tensor); its share waits for the batches before it.
         const share = gramUpper(data, n, d);
@@ -131,21 +131,32 @@ export class GramCollector {
     }
   }
 
-  /** A batch's products on the pool: x copied into a shared buffer lent to the jobs (recycled once
-   *  they are done), and each job adds a band of G's rows to the sum itself. With one job a batch
-   *  and a dim² float64 share of its own for this thread to add, a batch in flight at width 1376
-   *  held 15 MiB more (and would at Llama-3-8B's 14336, 1.6 GB). Two batches' jobs would add to the
-   *  same rows of the sum at once, so a batch's jobs are posted once the batch before it has been added. */
-  private pooledAdd(x: Float32Array, rows: number, dim: number, bytes: number): void {
+  /** A batch's products on the pool, each job adding a band of G's rows to the sum itself. With one
+   *  job a batch and a dim² float64 share of its own for this thread to add, a batch in flight at
+   *  width 1376 held 15 MiB more (and would at Llama-3-8B's 14336, 1.6 GB). Two batches' jobs would
+   *  add to the same rows of the sum at once, so a batch's jobs are posted once the batch before it
+   *  has been added. The jobs read x's rows where they lie when that is shared memory (tfjs-wasm's
+   *  threaded heap), x's memory held by a tensor of its own until they settle; otherwise from a
+   *  copy in a shared buffer, recycled after. */
+  private pooledAdd(x: tf.Tensor2D, data: Float32Array, rows: number, dim: number, bytes: number): void {
     poolInputBytes += bytes;
-    // Batch copies are recycled once their jobs settle: a new ArrayBuffer each made V8 collect on
-    // this thread (its critical path) 23 times in a bench/compress run instead of 14.
-    const input = lend(new Float32Array(reusedBuffer(bytes, false)));
-    input.set(x.subarray(0, rows * dim));
+    let input: Float32Array;
+    let release: () => void;
+    if (data.buffer instanceof SharedArrayBuffer) {
+      // A reshape shares x's memory and counts as one more reference to it, so x's own disposal
+      // (the layer disposes its intermediates once used) does not free it.
+      const held = tf.keep(tf.reshape(x, x.shape));
+      input = lendView(data.subarray(0, rows * dim));
+      release = () => held.dispose();
+    } else {
+      input = lend(new Float32Array(reusedBuffer(bytes, false)));
+      input.set(data.subarray(0, rows * dim));
+      release = () => recycle(input.buffer);
+    }
     const sum = lend(this.sum64!);
     const done = () => {
       poolInputBytes -= bytes;
-      recycle(input.buffer);
+      release();
     };
     this.chain(() => {
       const jobs = gramBands(dim, POOL_SIZE).map(([from, to]) => linalgPool().run({ op: 'gram', x: input, rows, dim, out: sum, from, to }));

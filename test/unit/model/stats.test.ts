@@ -11,6 +11,7 @@ import { InputStats } from '../../../sidecar/stats/input-stats';
 import { BlockInfluence } from '../../../sidecar/stats/block-influence';
 import { GramCollector, gramBands } from '../../../sidecar/stats/gram';
 import { linalgPool, POOL_SIZE } from '../../../sidecar/linalg/pool';
+import { floatsNow } from '../../../sidecar/tensor/host-data';
 import type { InputSite } from '../../../sidecar/arch/table';
 import { makeCheckpoint } from '../../fixtures/checkpoints';
 import { reference, relErr, tempDir } from './helpers';
@@ -156,4 +157,26 @@ test('gramBands: k bands of a Gram\'s rows at multiples of 8, covering every row
     assert.ok(Math.max(...w) / Math.min(...w) < (dim > 100 ? 1.05 : 2), `${dim}/${k}: ${w}`);
   }
   assert.deepEqual(gramBands(12, 2), [[0, 12]], 'too narrow to split');
+});
+
+test('GramCollector (pool products): a batch is read where it lies in the threaded heap, held until its jobs are done, then let go', async (t) => {
+  const [rows, d] = [600, 40];
+  const data = Float32Array.from({ length: rows * d }, (_, i) => Math.sin(i * 0.011));
+  const x = tf.tensor2d(data, [rows, d]);
+  if (!(floatsNow(x).buffer instanceof SharedArrayBuffer)) {
+    x.dispose();
+    return t.skip('the backend\'s heap is not shared memory here');
+  }
+  const host = new GramCollector(d, { products: 'host' });
+  host.add(x);
+  const before = tf.memory().numTensors;
+  const g = new GramCollector(d, { products: 'pool' });
+  g.add(x);
+  assert.equal(tf.memory().numTensors, before + 1, 'one tensor holds the batch');
+  // Disposed by its owner and its memory asked for again at once: the jobs still see the batch.
+  x.dispose();
+  const others = [0, 1, 2, 3].map(() => tf.fill([rows, d], 99));
+  assert.deepEqual(await g.result(), await host.result());
+  tf.dispose(others);
+  assert.equal(tf.memory().numTensors, before - 1, 'released once the jobs settled');
 });
