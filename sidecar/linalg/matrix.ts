@@ -52,11 +52,10 @@ export function matmul(a: Matrix, b: Matrix, opts: { transA?: boolean; transB?: 
   const kb = opts.transB ? b.cols : b.rows;
   const n = opts.transB ? b.rows : b.cols;
   if (k !== kb) throw new Error(`matmul: inner dimensions ${k} and ${kb} differ`);
-  // The kernel reads rows of A and rows of Bᵀ (both contiguous in k).
-  const ad = opts.transA ? transposeData(a.data, a.rows, a.cols) : a.data;
-  const btd = opts.transB ? b.data : transposeData(b.data, b.rows, b.cols);
+  // The kernel packs rows of A and of Bᵀ; an operand stored the other way is packed from its
+  // columns (kMajor), with no transposed copy.
   const c = matrix(m, n);
-  gemmNT(ad, btd, m, k, n, c.data);
+  gemmStrided({ data: a.data, at: 0, ld: a.cols, kMajor: opts.transA }, { data: b.data, at: 0, ld: b.cols, kMajor: !opts.transB }, m, k, n, { data: c.data, at: 0, ld: n });
   return c;
 }
 
@@ -73,11 +72,11 @@ export function isLowerTriangular(a: Matrix): boolean {
 export function matmulLower(a: Matrix, l: Matrix): Matrix {
   const { rows: m, cols: k } = a;
   if (l.rows !== k || l.cols !== k) throw new Error(`matmulLower: ${m}×${k} by ${l.rows}×${l.cols}`);
-  const lt = transposeData(l.data, k, k); // row j: column j of L, zero before j
   const c = matrix(m, k);
   for (let j0 = 0; j0 < k; j0 += 64) {
     const j1 = Math.min(k, j0 + 64);
-    gemmStrided({ data: a.data, at: j0, ld: k }, { data: lt, at: j0 * k + j0, ld: k }, m, k - j0, j1 - j0, { data: c.data, at: j0, ld: k });
+    // Bᵀ(j, t) = L(j0 + t, j0 + j): L's columns j0..j1 from row j0 down, packed from its rows.
+    gemmStrided({ data: a.data, at: j0, ld: k }, { data: l.data, at: j0 * k + j0, ld: k, kMajor: true }, m, k - j0, j1 - j0, { data: c.data, at: j0, ld: k });
   }
   return c;
 }
@@ -86,18 +85,15 @@ const KB = 256; // k-panel: four rows of A and of Bᵀ (8 KiB each) stay in L1
 const MB = 128; // rows of A packed per panel (256 KiB, L2)
 const NB = 2048; // rows of Bᵀ packed per panel, which bounds the kernel's memory (6.3 MiB a thread)
 
-/** C(m×n) += A(m×k) · Bt(n×k)ᵀ, all row-major. */
-export function gemmNT(A: Float64Array, Bt: Float64Array, m: number, k: number, n: number, C: Float64Array): void {
-  gemmStrided({ data: A, at: 0, ld: k }, { data: Bt, at: 0, ld: k }, m, k, n, { data: C, at: 0, ld: n });
-}
-
-/** A row-major block inside a larger array: element (i, j) is data[at + i * ld + j]. */
-export interface Block { data: Float64Array; at: number; ld: number }
+/** A row-major block inside a larger array: element (i, j) is data[at + i * ld + j]; or, with
+ *  kMajor, the block stored transposed: element (i, j) is data[at + j * ld + i] (an operand read as
+ *  the transpose of what the array holds, without a transposed copy). */
+export interface Block { data: Float64Array; at: number; ld: number; kMajor?: boolean }
 
 /**
- * gemmNT on blocks of larger arrays (the blocked Householder QR updates a matrix in place). Panels of A
- * and Bᵀ are packed four rows interleaved into the WebAssembly kernel's memory, which computes each
- * panel's product (gemm-kernel.wat); the panel products are added to C here, or subtracted with
+ * C(m×n) += A(m×k) · Bt(n×k)ᵀ on blocks of larger arrays (the blocked Householder QR updates a
+ * matrix in place). Panels of A and Bᵀ are packed four rows interleaved into the WebAssembly
+ * kernel's memory (from columns for a kMajor block), which computes each panel's product (gemm-kernel.wat); the panel products are added to C here, or subtracted with
  * `subtract` (C −= A · Btᵀ, bit for bit C += (−A) · Btᵀ: the blocked Cholesky and right solve).
  * C may share an array with A or Bt where their blocks do not overlap.
  */
@@ -149,6 +145,7 @@ function addRow(C: Float64Array, o: number, p: Float64Array, s: number, n: numbe
  *  A whole group of four is read a column at a time, so the writes are sequential (0.56 against
  *  1.1 ns an element row by row, throwaway probe). */
 function pack(src: Block, rows: number, k0: number, kl: number, r0: number, count: number, out: Float64Array, at: number): void {
+  if (src.kMajor) return packColumns(src, rows, k0, kl, r0, count, out, at);
   const { data, at: from, ld } = src;
   for (let r = 0; r < count; r += 4) {
     const base = at + r * kl;
@@ -175,4 +172,20 @@ export function frobenius(a: Matrix): number {
   let s = 0;
   for (const x of a.data) s += x * x;
   return Math.sqrt(s);
+}
+
+/** pack() for a kMajor block: its rows r are the array's columns, so each k step reads four
+ *  neighbouring values. */
+function packColumns(src: Block, rows: number, k0: number, kl: number, r0: number, count: number, out: Float64Array, at: number): void {
+  const { data, at: from, ld } = src;
+  for (let r = 0; r < count; r += 4) {
+    const base = at + r * kl;
+    for (let t = 0, o = base, s = from + k0 * ld + r0 + r; t < kl; t++, o += 4, s += ld) {
+      if (r0 + r + 3 < rows) {
+        out[o] = data[s]; out[o + 1] = data[s + 1]; out[o + 2] = data[s + 2]; out[o + 3] = data[s + 3];
+      } else {
+        for (let q = 0; q < 4; q++) out[o + q] = r0 + r + q < rows ? data[s + q] : 0;
+      }
+    }
+  }
 }

@@ -15,8 +15,7 @@ export function solveTri(t: Matrix, b: Matrix, o: TriOptions): Matrix {
   if ((o.side ?? 'left') === 'right') {
     if (b.cols !== n) throw new Error(`solveTriangular: B is ${b.rows}×${b.cols}, T is ${n}×${n}`);
     const x = matrix(b.rows, n, Float64Array.from(b.data));
-    // The products read op(T)ᵀ: T itself when op transposes (no second transpose).
-    solveRightBlocked(M, o.transpose ? t.data : transposeData(t.data, n, n), n, x.data, b.rows, lower);
+    solveRightBlocked(M, n, x.data, b.rows, lower);
     return x;
   }
   if (b.rows !== n) throw new Error(`solveTriangular: B is ${b.rows}×${b.cols}, T is ${n}×${n}`);
@@ -58,13 +57,13 @@ function solveLeft(M: Float64Array, n: number, X: Float64Array, cols: number, lo
 const NB = 32;
 
 /**
- * X M = B in place (mt holds Mᵀ), by blocks of NB columns taken in the order substitution needs
+ * X M = B in place, by blocks of NB columns taken in the order substitution needs
  * them (down for lower M, up for upper): a block is solved by solveRight against M's diagonal
  * block, then its contribution leaves the columns still unsolved as one product on the WebAssembly
  * kernel, X(:, rest) −= X(:, block) M(block, rest). 149 × 688 (SVD-LLM's V_rᵀ S⁻¹ for down_proj):
  * 24 ms by substitution alone (a throwaway probe, one thread).
  */
-function solveRightBlocked(M: Float64Array, mt: Float64Array, n: number, X: Float64Array, rows: number, lower: boolean): void {
+function solveRightBlocked(M: Float64Array, n: number, X: Float64Array, rows: number, lower: boolean): void {
   for (let b = 0; b < n; b += NB) {
     const j0 = lower ? Math.max(0, n - b - NB) : b;
     const j1 = lower ? n - b : Math.min(n, b + NB);
@@ -73,8 +72,9 @@ function solveRightBlocked(M: Float64Array, mt: Float64Array, n: number, X: Floa
     // The unsolved columns: 0..j0−1 (lower) or j1..n−1 (upper).
     const [c0, c1] = lower ? [0, j0] : [j1, n];
     if (c1 === c0) continue;
-    // Bᵀ(c, k) = M(j0 + k, c0 + c) = Mᵀ(c0 + c, j0 + k); the solved block's columns are not the ones updated.
-    gemmStrided({ data: X, at: j0, ld: n }, { data: mt, at: c0 * n + j0, ld: n }, rows, kb, c1 - c0, { data: X, at: c0, ld: n }, true);
+    // Bᵀ(c, k) = M(j0 + k, c0 + c), packed from M's rows (kMajor); the solved block's columns are
+    // not the ones updated.
+    gemmStrided({ data: X, at: j0, ld: n }, { data: M, at: j0 * n + c0, ld: n, kMajor: true }, rows, kb, c1 - c0, { data: X, at: c0, ld: n }, true);
   }
 }
 

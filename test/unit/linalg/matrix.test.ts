@@ -2,7 +2,7 @@
 // loop, and the triangular one against the plain one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gemmStrided, isLowerTriangular, matmul, matmulLower, matrix } from '../../../sidecar/linalg/matrix';
+import { gemmStrided, isLowerTriangular, matmul, matmulLower, matrix, transposeData } from '../../../sidecar/linalg/matrix';
 
 function random(m: number, n: number, seed: number) {
   let s = seed;
@@ -33,6 +33,29 @@ for (const [m, k, n] of [[1, 1, 1], [5, 3, 7], [131, 300, 9], [6, 257, 2051], [1
     let err = 0;
     for (let i = 0; i < c.length; i++) err = Math.max(err, Math.abs(c[i] - want[i]));
     assert.ok(err <= 1e-12, `max difference ${err}`);
+  });
+}
+
+// An operand stored the other way round (kMajor) is packed from its columns: the same bits as the
+// same product on a transposed copy, across the panels and with a last group of fewer than 4 rows.
+for (const [m, k, n] of [[5, 3, 7], [131, 300, 9], [6, 257, 2051]] as const) {
+  test(`gemmStrided ${m}×${k} by (${n}×${k})ᵀ with either operand kMajor: the transposed copies' bits`, () => {
+    const a = random(m, k, m + 1).data;
+    const bt = random(n, k, n + 1).data;
+    const c0 = random(m, n, k + 1).data;
+    const want = Float64Array.from(c0);
+    gemmStrided({ data: a, at: 0, ld: k }, { data: bt, at: 0, ld: k }, m, k, n, { data: want, at: 0, ld: n });
+    for (const [ka, kb] of [[true, false], [false, true], [true, true]]) {
+      const c = Float64Array.from(c0);
+      const A = ka ? { data: transposeData(a, m, k), at: 0, ld: m, kMajor: true } : { data: a, at: 0, ld: k };
+      const B = kb ? { data: transposeData(bt, n, k), at: 0, ld: n, kMajor: true } : { data: bt, at: 0, ld: k };
+      gemmStrided(A, B, m, k, n, { data: c, at: 0, ld: n });
+      assert.deepEqual(c, want, `A kMajor ${ka}, B kMajor ${kb}`);
+    }
+    // matmul's transposed operands take this path.
+    const am = matrix(m, k, a);
+    const bm = matrix(n, k, bt);
+    assert.deepEqual(matmul(matrix(k, m, transposeData(a, m, k)), bm, { transA: true, transB: true }).data, matmul(am, bm, { transB: true }).data);
   });
 }
 
