@@ -15,12 +15,18 @@ export interface KernelMemory {
 /** WebAssembly's 32-bit memories end at 4 GiB. */
 const MAX_BYTES = 2 ** 32;
 
+/** Bytes of kernel memories this thread made, a running total: V8 frees a dead one only in a full
+ *  collection, and does not count it as the ArrayBuffers' external memory by which a pool worker
+ *  decides to collect (pool-worker.ts), so the worker counts these too. */
+export let kernelMemoryBytes = 0;
+
 /** A zeroed memory with room for arrays of the given lengths (doubles). */
 export function kernelMemory(lengths: number[]): KernelMemory {
   const bytes = lengths.reduce((sum, length) => sum + aligned(length), 0);
   if (bytes > MAX_BYTES) throw new Error(`svd: the reduction's ${(bytes / 2 ** 30).toFixed(1)} GiB exceed WebAssembly's 4 GiB`);
   const pages = Math.max(1, Math.ceil(bytes / 65536));
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  kernelMemoryBytes += pages * 65536;
   let next = 0;
   return {
     memory,
