@@ -38,7 +38,7 @@ export interface Linalg {
   /** U = W G Bᵀ (B G Bᵀ)⁻¹ for a symmetric G (a Gram), least-squares.ts (one pool job on the portable path). */
   refitLeft(w: Matrix, b: Matrix, g: Matrix, opts?: CholeskyOptions): Promise<Matrix>;
   /** a, for several later calls to read: never written again by anyone. The portable path then
-   *  passes it to each pool job as it is rather than as a copy (pool.ts readOnly). */
+   *  passes it to each pool job as it is rather than as a copy (shared-memory.ts readOnly). */
   readOnly(a: Matrix): Matrix;
 }
 

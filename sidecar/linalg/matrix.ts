@@ -93,8 +93,9 @@ export interface Block { data: Float64Array; at: number; ld: number; kMajor?: bo
 /**
  * C(m×n) += A(m×k) · Bt(n×k)ᵀ on blocks of larger arrays (the blocked Householder QR updates a
  * matrix in place). Panels of A and Bᵀ are packed four rows interleaved into the WebAssembly
- * kernel's memory (from columns for a kMajor block), which computes each panel's product (gemm-kernel.wat); the panel products are added to C here, or subtracted with
- * `subtract` (C −= A · Btᵀ, bit for bit C += (−A) · Btᵀ: the blocked Cholesky and right solve).
+ * kernel's memory (from columns for a kMajor block), which computes each panel's product
+ * (gemm-kernel.wat); the panel products are added to C here, or subtracted with `subtract`
+ * (C −= A · Btᵀ, bit for bit C += (−A) · Btᵀ: the blocked Cholesky and right solve).
  * C may share an array with A or Bt where their blocks do not overlap.
  */
 export function gemmStrided(A: Block, Bt: Block, m: number, k: number, n: number, C: Block, subtract = false): void {

@@ -1,8 +1,8 @@
 // The operations the linear-algebra pool runs (pool.ts), as plain data in and out so that they
 // cross threads: a worker (pool-worker.ts) and the calling thread (when no worker is left) run
 // them through runOp alike, so a result never depends on where it was computed. No op writes its
-// inputs, so one read-only matrix can serve several jobs at once (pool.ts readOnly), except a
-// Cholesky asked to factor in place, whose input the caller lends it (pool.ts lend).
+// inputs, so one read-only matrix can serve several jobs at once (shared-memory.ts readOnly),
+// except a Cholesky asked to factor in place, whose input the caller lends it (lend).
 import { isLowerTriangular, matmul, matmulLower, matrix, type Matrix } from './matrix';
 import { svdPortable, type SvdParts } from './svd';
 import { choleskyShifted, inPlaceKernels } from './cholesky';

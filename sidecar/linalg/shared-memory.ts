@@ -12,10 +12,7 @@ const asIs = new WeakSet<SharedArrayBuffer>();
 const lentViews = new WeakSet<Float32Array | Float64Array>();
 
 /** A zeroed buffer of `bytes`, in shared memory where there is any. */
-export const sharedBuffer = (bytes: number): ArrayBufferLike => (CAN_SHARE ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-
-/** A zeroed float64 array in shared memory where there is any, which readOnly() then takes without a copy. */
-export const sharedFloat64 = (length: number): Float64Array => new Float64Array(sharedBuffer(8 * length));
+const sharedBuffer = (bytes: number): ArrayBufferLike => (CAN_SHARE ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
 
 /**
  * m for reading only, by any number of later jobs: in shared memory (moved there by one copy unless

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LinalgPool, linalgPool } from '../../../sidecar/linalg/pool';
-import { lend, readOnly, sharedFloat64 } from '../../../sidecar/linalg/shared-memory';
+import { lend, readOnly } from '../../../sidecar/linalg/shared-memory';
 import { mapInputs, runOp, type CholeskyParts, type Op, type RefitParts } from '../../../sidecar/linalg/pool-ops';
 import { refitLeft } from '../../../sidecar/linalg/least-squares';
 import { portableLinalg } from '../../../sidecar/linalg';
@@ -132,7 +132,7 @@ test('pool: a Cholesky asked to overwrite its input writes L into that shared me
   // Rank-deficient (a shift is needed): the retries must see the Gram as it was.
   const g = matmul(random(60, 100, 40), random(60, 100, 40), { transA: true });
   const copied = await portableLinalg().cholesky(g);
-  const own = matrix(100, 100, sharedFloat64(100 * 100));
+  const own = matrix(100, 100, new Float64Array(new SharedArrayBuffer(8 * 100 * 100)));
   own.data.set(g.data);
   const before = linalgPool().jobsDone;
   const inPlace = await portableLinalg().cholesky(own, { overwrite: true });
