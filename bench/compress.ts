@@ -7,7 +7,7 @@
 //   node out/bench/compress.js [--repeat 2] [--backend auto] [--samples 16] [--update-samples 16] [--eval-windows 24]
 // Each side runs --repeat times, alternating, each time in a fresh process; the table shows each
 // side's fastest run (the machine is shared: the slower runs measure the neighbours) and the largest
-// peak. Our process tokenizes brown-train before its clock starts and the peer reads the same ids
+// peak, and then each side's median and their ratio. Our process tokenizes brown-train before its clock starts and the peer reads the same ids
 // from a file; our peak RSS is the high-water mark from there on (bench/rss.ts), the peer's its
 // ru_maxrss; both include their runtimes (Node + tfjs, Python + torch).
 import { execFileSync } from 'node:child_process';
@@ -124,6 +124,11 @@ function runPeer(work: string): Peer {
 const table = (phases: Phase[], total: number) =>
   phases.map((p) => `  ${p.name.padEnd(62)} ${p.seconds.toFixed(2).padStart(7)} s ${(100 * p.seconds / total).toFixed(1).padStart(5)}%`).join('\n');
 
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
 /** The fastest run, with the largest peak over all runs. */
 function best<T extends Side>(runs: T[]): T {
   const fastest = runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
@@ -154,6 +159,8 @@ async function main() {
     console.log(`ratio rankwise / reference: time ${(a.seconds / b.seconds).toFixed(3)}, peak RSS ${(a.peakRssMiB / b.peakRssMiB).toFixed(3)},` +
       ` perplexity ${(100 * (a.perplexity / b.perplexity - 1)).toFixed(3)}%`);
     console.log(`all runs, seconds: rankwise ${ours.map((r) => r.seconds.toFixed(1)).join(', ')}; reference ${peers.map((r) => r.seconds.toFixed(1)).join(', ')}`);
+    const [ma, mb] = [median(ours.map((r) => r.seconds)), median(peers.map((r) => r.seconds))];
+    console.log(`medians: rankwise ${ma.toFixed(2)} s, reference ${mb.toFixed(2)} s, ratio ${(ma / mb).toFixed(3)} (the reference's times spread more than ours)`);
     console.log(`peer: torch threads ${b.threads}, BLAS threads ${b.blasThreads}; BLAS: ${b.blas}; Cholesky shifts: ${b.shifts.length ? b.shifts.join(', ') : 'none'}`);
     console.log(`\nwhere the time goes in the fastest runs; rankwise (report phases, factorize split by bench/compress-probe.ts, approximate: phases overlap):\n${table(a.phases, a.seconds)}`);
     console.log(`reference:\n${table(b.phases, b.seconds)}`);
