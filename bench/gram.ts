@@ -11,9 +11,9 @@ import { initBackend } from '../sidecar/tensor/backend';
 import { prepareLinalg } from '../sidecar/linalg';
 import { GramCollector, type GramProducts } from '../sidecar/stats/gram';
 
-const flag = (name: string, d: number) => {
+const list = (name: string, d: string): number[] => {
   const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : d;
+  return (i > 0 ? process.argv[i + 1] : d).split(',').map(Number);
 };
 
 function gaussianRows(rows: number, dim: number, seed: number): Float32Array {
@@ -26,10 +26,9 @@ async function main() {
   const backend = await initBackend('auto');
   // The pool as a compression has it (compress() warms it up).
   prepareLinalg();
-  const rows = flag('rows', 2048);
-  const repeat = flag('repeat', 20);
-  const i = process.argv.indexOf('--widths');
-  const widths = (i > 0 ? process.argv[i + 1] : '256,688').split(',').map(Number);
+  const [rows] = list('rows', '2048');
+  const [repeat] = list('repeat', '20');
+  const widths = list('widths', '256,688');
   console.log(`backend ${backend.name}${backend.threads ? `, ${backend.threads} threads` : ''}; ${rows} rows a batch, fastest of ${repeat}`);
   console.log('width | backend ms | host ms | pool ms | backend / host | largest error / largest entry: backend, host, pool');
   for (const dim of widths) {

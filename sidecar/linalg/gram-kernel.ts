@@ -21,9 +21,8 @@ type Raw = (p: number, rows: number, ldp: number, g: number, ldg: number, gi0: n
 
 const load = growingKernel<{ gram: Raw }>(GRAM_KERNEL_WASM);
 
-/** The kernel's memory on this thread, in bytes (0 before its first use). */
-export const gramKernelBytes = (): number => (loaded ? load(0).buffer.byteLength : 0);
-let loaded = false;
+/** The kernel's memory on this thread, in bytes (one page before its first use). */
+export const gramKernelBytes = (): number => load(0).buffer.byteLength;
 
 /** Bands [r0, r1) of rows from..to, multiples of 8 (the kernel's column blocks) apart from the last
  *  end, each with about `bytes` of float64 rows from column r0 on (`wide` columns in all). */
@@ -53,7 +52,6 @@ export function addGram(x: Float32Array, rows: number, dim: number, sum: Float64
     const bandRows = Math.ceil((r1 - r0) / 4) * 4;
     const gBytes = 8 * cols * bandRows;
     const { exports, buffer } = load(gBytes + 4 * cols * SLAB_ROWS);
-    loaded = true;
     const g = new Float64Array(buffer, 0, cols * bandRows).fill(0);
     const slab = new Float32Array(buffer, gBytes, cols * SLAB_ROWS);
     const used = Math.min(cols, dim - r0);

@@ -2,10 +2,11 @@
 // default, as SVD-LLM asks) or float32. A float64 Gram's products run in WebAssembly SIMD by default
 // (linalg/gram-kernel.ts: the upper triangle only, float32 sums over slabs of 128 rows added in
 // float64): on tfjs-wasm that took a quarter to a third of the thread time of tfjs's products
-// (bench/gram.ts). Each batch's products run on a pool worker ('pool', the default), so that the
-// calling thread, which runs the forward passes that every later step waits on, only copies the
-// batch, and the workers add bands of its rows straight into the sum; 'host' runs them on the
-// calling thread. On tfjs-node (TensorFlow's kernels, maybe a GPU)
+// (bench/gram.ts). Each batch's products run on the pool's workers ('pool', the default), so that
+// the calling thread, which runs the forward passes that every later step waits on, only hands the
+// batch over (in place on tfjs-wasm's shared heap, else as a copy), and the workers add bands of its
+// rows straight into the sum; 'host' runs them on the calling thread. On tfjs-node (TensorFlow's
+// kernels, maybe a GPU)
 // they run on the backend: float32 matMuls over chunks of rows, whose products are summed on the
 // host in float64. A float32 Gram stays on the backend (no per-batch read-back, for GPU backends and
 // quick statistics).
