@@ -14,6 +14,8 @@ export interface Checkpoint {
   readonly sharded: boolean;
   readonly files: string[];
   read(name: string): Promise<Float32Array>;
+  /** read() into out (the tensor's element count), without a copy of the file's bytes where it can. */
+  readInto(name: string, out: Float32Array): Promise<void>;
   readRaw(name: string): Promise<Uint8Array>;
   readRawChunks(name: string, chunkBytes: number): AsyncIterable<Uint8Array>;
   has(name: string): boolean;
@@ -108,6 +110,7 @@ export async function openCheckpoint(dirIn: string): Promise<Checkpoint> {
   return {
     dir, config: config as Record<string, unknown>, tensors, sharded: !!weightMap, files: files.map((f) => join(dir, f)),
     read: async (name) => file(name).read(name),
+    readInto: async (name, out) => file(name).readInto(name, out),
     readRaw: async (name) => file(name).readRaw(name),
     readRawChunks: (name, chunkBytes) => file(name).readRawChunks(name, chunkBytes),
     has: (name) => tensors.has(name),

@@ -42,15 +42,17 @@ function floatToHalf(x: number): number {
   return sign | half;
 }
 
-export function decode(dtype: DType, bytes: Uint8Array): Float32Array {
+/** bytes' values as float32, into `out` (of exactly their count) when given. */
+export function decode(dtype: DType, bytes: Uint8Array, out?: Float32Array): Float32Array {
   const n = bytes.byteLength / DTYPE_BYTES[dtype];
   if (!Number.isInteger(n)) throw new RangeError(`decode: ${bytes.byteLength} bytes are not a whole number of ${dtype} values`);
+  if (out && out.length !== n) throw new RangeError(`decode: ${n} ${dtype} values into an array of ${out.length}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(n);
+  out ??= new Float32Array(n);
   if (dtype === 'F32') {
     for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
   } else if (dtype === 'BF16') {
-    const o32 = new Uint32Array(out.buffer);
+    const o32 = new Uint32Array(out.buffer, out.byteOffset, n);
     for (let i = 0; i < n; i++) o32[i] = view.getUint16(2 * i, true) << 16;
   } else {
     for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));

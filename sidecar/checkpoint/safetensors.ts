@@ -1,6 +1,7 @@
 // safetensors: 8-byte little-endian header length, a JSON header, then the tensor bytes. The header
 // is checked against the file before anything trusts it; tensors are read by byte range on demand.
 import { open, type FileHandle } from 'node:fs/promises';
+import { endianness } from 'node:os';
 import { basename } from 'node:path';
 import { CheckpointError } from './errors';
 import { decode, DTYPE_BYTES, DTYPES, type DType } from './dtype';
@@ -8,6 +9,9 @@ import { decode, DTYPE_BYTES, DTYPES, type DType } from './dtype';
 export interface TensorEntry { name: string; dtype: DType; shape: number[]; file: string; offset: number; byteLength: number }
 
 /** Larger headers are refused: real ones are kilobytes, and this bounds what a bad file can make us allocate. */
+/** F32's file bytes are this host's float32 bytes. */
+const LITTLE_ENDIAN = endianness() === 'LE';
+
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const OTHER_DTYPES = new Set(['F64', 'I64', 'I32', 'I16', 'I8', 'U8', 'U16', 'U32', 'U64', 'BOOL', 'F8_E4M3', 'F8_E5M2']);
 
@@ -104,7 +108,7 @@ export function parseHeader(file: string, fileSize: number, headerBytes: Uint8Ar
 }
 
 /** Fills buf from `position`; a short read means the file shrank under us. */
-async function readExactly(fh: FileHandle, buf: Buffer, position: number, fail: () => never): Promise<void> {
+async function readExactly(fh: FileHandle, buf: Uint8Array, position: number, fail: () => never): Promise<void> {
   let got = 0;
   while (got < buf.byteLength) {
     const { bytesRead } = await fh.read(buf, got, buf.byteLength - got, position + got);
@@ -149,8 +153,7 @@ export class SafetensorsFile {
   }
 
   async readRaw(name: string): Promise<Uint8Array> {
-    const e = this.entries.get(name);
-    if (!e) throw new CheckpointError(`${basename(this.path)}: no tensor "${name}"`);
+    const e = this.entry(name);
     const buf = Buffer.alloc(e.byteLength);
     await readExactly(this.fh, buf, e.offset, () => {
       throw new CheckpointError(`${basename(this.path)}: tensor "${name}" ends early (file changed or truncated)`);
@@ -172,9 +175,31 @@ export class SafetensorsFile {
   }
 
   async read(name: string): Promise<Float32Array> {
+    const out = new Float32Array(this.entry(name).byteLength / DTYPE_BYTES[this.entry(name).dtype]);
+    await this.readInto(name, out);
+    return out;
+  }
+
+  /** The tensor's values as float32 into `out` (its element count exactly). F32 on a little-endian
+   *  host is read straight into out's bytes: no copy of the file's bytes is made (the engine reads
+   *  layers into tensors' own memory this way, model/layer.ts). */
+  async readInto(name: string, out: Float32Array): Promise<void> {
+    const e = this.entry(name);
+    const n = e.byteLength / DTYPE_BYTES[e.dtype];
+    if (out.length !== n) throw new RangeError(`${basename(this.path)}: tensor "${name}" has ${n} values, not ${out.length}`);
+    if (e.dtype !== 'F32' || !LITTLE_ENDIAN) {
+      decode(e.dtype, await this.readRaw(name), out);
+      return;
+    }
+    await readExactly(this.fh, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), e.offset, () => {
+      throw new CheckpointError(`${basename(this.path)}: tensor "${name}" ends early (file changed or truncated)`);
+    });
+  }
+
+  private entry(name: string): TensorEntry {
     const e = this.entries.get(name);
     if (!e) throw new CheckpointError(`${basename(this.path)}: no tensor "${name}"`);
-    return decode(e.dtype, await this.readRaw(name));
+    return e;
   }
 
   async close(): Promise<void> {

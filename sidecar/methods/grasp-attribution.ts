@@ -10,6 +10,7 @@ import { withPlainMatMulGrad } from '../tensor/gradients';
 import { throwIfAborted } from '../errors';
 import { disposeLayer, layerForward, type LayerWeights } from '../model/layer';
 import { LOGIT_ROWS, predictionRows, type StreamingModel } from '../model/model';
+import { readTensor } from '../model/read-tensor';
 
 /**
  * Windows per gradient pass. The tape holds the activations of every resident layer and the logits
@@ -159,7 +160,7 @@ async function loadHead(model: StreamingModel): Promise<Head> {
   const name = `${model.arch.tied ? model.arch.embed : model.arch.lmHead}.weight`;
   const e = model.ckpt.tensors.get(name);
   if (!e || e.shape.length !== 2) throw new Error(`${model.ckpt.dir}: ${name} missing or not 2-D`);
-  const rows = tf.tensor2d(await model.ckpt.read(name), e.shape as [number, number]);
+  const rows = await readTensor<tf.Rank.R2>(model.ckpt, name);
   return { rows, t: tf.transpose(rows) as tf.Tensor2D };
 }
 

@@ -10,6 +10,7 @@ import { disposeLayer, layerForward, type LayerWeights } from '../model/layer';
 import { LOGIT_ROWS, type StreamingModel } from '../model/model';
 import { CALIBRATION_BATCH } from './calibration';
 import { klSum, teacherTerms, type Costs } from './soco-losses';
+import { readTensor } from '../model/read-tensor';
 
 export interface Target { name: string; key: string; layer: number }
 
@@ -181,7 +182,7 @@ async function readHead(model: StreamingModel): Promise<tf.Tensor2D> {
   const name = `${model.arch.tied ? model.arch.embed : model.arch.lmHead}.weight`;
   const e = model.ckpt.tensors.get(name);
   if (!e || e.shape.length !== 2) throw new Error(`${model.ckpt.dir}: ${name} missing or not 2-D`);
-  const w = tf.tensor2d(await model.ckpt.read(name), e.shape as [number, number]);
+  const w = await readTensor<tf.Rank.R2>(model.ckpt, name);
   const t = tf.transpose(w) as tf.Tensor2D;
   w.dispose();
   return t;

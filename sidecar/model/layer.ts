@@ -8,6 +8,7 @@ import { applyLinear, disposeLinear, type Linear } from './linear';
 import { layerNorm, rmsNorm } from './norm';
 import { causalAttention } from './attention';
 import { ropeTables, type RopeScaling } from './rope';
+import { readTensor } from './read-tensor';
 
 export interface LayerWeights {
   index: number;
@@ -24,26 +25,31 @@ export interface LayerWeights {
 export interface LayerHooks { onInput?: (site: InputSite, x: tf.Tensor2D) => void }
 
 async function loadLinear(ckpt: Checkpoint, name: string, conv1d: boolean): Promise<Linear> {
-  const bias = ckpt.has(`${name}.bias`) ? tf.tensor1d(await ckpt.read(`${name}.bias`)) : undefined;
-  const read2d = async (n: string, shape: number[]) => tf.tensor2d(await ckpt.read(n), shape as [number, number]);
-  const dense = ckpt.tensors.get(`${name}.weight`);
-  if (dense) {
-    const w = await read2d(`${name}.weight`, dense.shape);
-    if (!conv1d) return { kind: 'dense', w, b: bias };
-    // GPT-2's Conv1D stores [in, out]: transposed once here so every Linear is [out, in].
-    const t = tf.transpose(w) as tf.Tensor2D;
-    w.dispose();
-    return { kind: 'dense', w: t, b: bias };
+  // What was read is disposed if a later read fails.
+  const held: tf.Tensor[] = [];
+  const read = async <R extends tf.Rank>(n: string) => {
+    const t = await readTensor<R>(ckpt, n);
+    held.push(t);
+    return t;
+  };
+  try {
+    const bias = ckpt.has(`${name}.bias`) ? await read<tf.Rank.R1>(`${name}.bias`) : undefined;
+    if (ckpt.has(`${name}.weight`)) {
+      const w = await read<tf.Rank.R2>(`${name}.weight`);
+      if (!conv1d) return { kind: 'dense', w, b: bias };
+      // GPT-2's Conv1D stores [in, out]: transposed once here so every Linear is [out, in].
+      const t = tf.transpose(w) as tf.Tensor2D;
+      w.dispose();
+      return { kind: 'dense', w: t, b: bias };
+    }
+    const f = factorNames(name);
+    if (!ckpt.has(f.u) || !ckpt.has(f.v)) throw new Error(`${ckpt.dir}: projection ${name} has neither .weight nor .u/.v factors`);
+    // Factors are stored in math layout ([out, r], [r, in]) for every family, GPT-2 included.
+    return { kind: 'factored', u: await read<tf.Rank.R2>(f.u), v: await read<tf.Rank.R2>(f.v), b: bias };
+  } catch (e) {
+    tf.dispose(held);
+    throw e;
   }
-  const f = factorNames(name);
-  const u = ckpt.tensors.get(f.u);
-  const v = ckpt.tensors.get(f.v);
-  if (!u || !v) {
-    bias?.dispose();
-    throw new Error(`${ckpt.dir}: projection ${name} has neither .weight nor .u/.v factors`);
-  }
-  // Factors are stored in math layout ([out, r], [r, in]) for every family, GPT-2 included.
-  return { kind: 'factored', u: await read2d(f.u, u.shape), v: await read2d(f.v, v.shape), b: bias };
 }
 
 export async function loadLayer(ckpt: Checkpoint, arch: ResolvedArch, i: number): Promise<LayerWeights> {
@@ -55,7 +61,7 @@ export async function loadLayer(ckpt: Checkpoint, arch: ResolvedArch, i: number)
   // ahead is read while the forward passes run).
   const [linears, norms] = await Promise.all([
     Promise.allSettled(projections.map(({ name, spec }) => loadLinear(ckpt, name, spec.transposed))),
-    Promise.allSettled(params.map(async (key) => tf.tensor1d(await ckpt.read(prefix + key)))),
+    Promise.allSettled(params.map((key) => readTensor(ckpt, prefix + key))),
   ]);
   const w: LayerWeights = { index: i, linears: new Map(), params: new Map() };
   linears.forEach((r, k) => r.status === 'fulfilled' && w.linears.set(projections[k].spec.key, r.value));

@@ -32,6 +32,31 @@ export function readFloats(t: tf.Tensor, dst: Float32Array, offset = 0): void {
   dst.set(floatsNow(t), offset);
 }
 
+/**
+ * A new float32 tensor of this shape, its values written by fill, which may take its time (a file
+ * read). On the wasm backend with a shared heap (the threaded build) fill writes the tensor's own
+ * heap memory: a shared memory grows in place, so the view stays valid while other ops run. No
+ * host copy is made, nor left for the collector. Elsewhere fill writes a host array that becomes
+ * the tensor. If fill fails the tensor is disposed.
+ */
+export async function filledTensor(shape: number[], fill: (dst: Float32Array) => Promise<void>): Promise<tf.Tensor> {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const backend = wasmBackend();
+  if (!backend || !((backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer instanceof SharedArrayBuffer)) {
+    const values = new Float32Array(size);
+    await fill(values);
+    return tf.tensor(values, shape, 'float32');
+  }
+  const t = heapOutput(backend, shape);
+  try {
+    await fill(heapFloats(backend, t.dataId, size));
+    return t;
+  } catch (e) {
+    t.dispose();
+    throw e;
+  }
+}
+
 /** A new float32 tensor of this shape holding src's values. */
 export function floatTensor(src: Float32Array, shape: number[]): tf.Tensor {
   const size = shape.reduce((a, b) => a * b, 1);

@@ -27,6 +27,12 @@ async function assertMatches(dir: string, fx: Awaited<ReturnType<typeof makeChec
       assert.deepEqual(ck.tensors.get(name)!.shape, t.shape, name);
       // Exact (tolerance 0): the fixture's values are the stored values.
       assert.deepEqual(await ck.read(name), t.data, name);
+      // readInto: into the middle of a larger array (F32's bytes land there directly), nothing else touched.
+      const into = new Float32Array(t.data.length + 3).fill(-7);
+      await ck.readInto(name, into.subarray(1, 1 + t.data.length));
+      assert.deepEqual(into.subarray(1, 1 + t.data.length), t.data, name);
+      assert.deepEqual([into[0], into[into.length - 2], into[into.length - 1]], [-7, -7, -7], name);
+      await assert.rejects(ck.readInto(name, new Float32Array(t.data.length + 1)), /has \d+ values, not \d+/);
       // In chunks of at most 100 bytes (the last one shorter), the same bytes.
       const chunks: Uint8Array[] = [];
       for await (const c of ck.readRawChunks(name, 100)) chunks.push(c);
@@ -48,7 +54,27 @@ test('single-file llama checkpoints in F32, F16 and BF16 read back exactly', asy
     assert.equal(ck.tensors.get('model.norm.weight')!.dtype, dtype);
     assert.ok(ck.has('lm_head.weight') && !ck.has('nope'));
     await assert.rejects(ck.read('nope'), isCheckpointError(/no tensor "nope"/));
+    await assert.rejects(ck.readInto('nope', new Float32Array(1)), isCheckpointError(/no tensor "nope"/));
     await ck.close();
+  }
+});
+
+test('a tensor cut short by a truncated file is an error naming it, for read, readRaw and readInto', async (t) => {
+  for (const dtype of ['F32', 'BF16'] as const) {
+    const fx = await makeCheckpoint(join(tempDir(t), `m-${dtype}`), { family: 'llama', dtype, seed: 8 });
+    const ck = await openCheckpoint(fx.dir);
+    try {
+      // The tensor stored last in the file loses its last bytes after the header was read.
+      const last = [...ck.tensors.values()].reduce((a, b) => (b.offset > a.offset ? b : a));
+      const path = join(fx.dir, 'model.safetensors');
+      truncateSync(path, readFileSync(path).length - 2);
+      const early = isCheckpointError(new RegExp(`tensor "${last.name.replace(/\./g, '\\.')}" ends early`));
+      await assert.rejects(ck.read(last.name), early);
+      await assert.rejects(ck.readRaw(last.name), early);
+      await assert.rejects(ck.readInto(last.name, new Float32Array(fx.tensors.get(last.name)!.data.length)), early);
+    } finally {
+      await ck.close();
+    }
   }
 });
 

@@ -232,13 +232,41 @@ test('loadLayer reads a layer\'s tensors at once; one that fails leaves none of 
     assert.deepEqual([...whole.linears.keys()], model.arch.projections(1).map((p) => p.spec.key), 'in the projections\' order');
     disposeLayer(whole);
     const before = tf.memory().numTensors;
-    // The up projection's read fails after the ones before it (and maybe after) have their tensors.
-    const failing = { ...model.ckpt, has: (n: string) => model.ckpt.has(n), read: async (n: string) => {
+    // The up projection's read fails after the ones before it (and maybe after) have their tensors,
+    // and after its own tensor was made to be read into.
+    const failing = { ...model.ckpt, has: (n: string) => model.ckpt.has(n), readInto: async (n: string, out: Float32Array) => {
       if (n.endsWith('mlp.up_proj.weight')) throw new Error('disk gone');
-      return model.ckpt.read(n);
+      return model.ckpt.readInto(n, out);
     } };
     await assert.rejects(loadLayer(failing, model.arch, 1), /disk gone/);
     assert.equal(tf.memory().numTensors, before);
+  } finally {
+    await model.close();
+  }
+});
+
+test('loadLayer: a projection whose weight fails after its bias was read leaves no tensor; values as read()', async () => {
+  const dir = join(tempDir('load-fail-bias'), 'm');
+  await makeCheckpoint(dir, { family: 'gpt2', layers: 1, hidden: 16, heads: 4, vocab: 32, context: 16, seed: 5 });
+  const model = await StreamingModel.open(dir);
+  try {
+    const w = await loadLayer(model.ckpt, model.arch, 0);
+    const fc = w.linears.get('mlp.c_fc');
+    assert.ok(fc?.kind === 'dense' && fc.b);
+    // Conv1D [in, out] transposed on load; the bias as stored.
+    const stored = await model.ckpt.read(`${model.arch.layer(0)}mlp.c_fc.weight`);
+    const [i, o] = model.ckpt.tensors.get(`${model.arch.layer(0)}mlp.c_fc.weight`)!.shape;
+    const got = await fc.w.data();
+    for (let r = 0; r < o; r++) for (let c = 0; c < i; c++) assert.equal(got[r * i + c], stored[c * o + r]);
+    assert.deepEqual(await fc.b.data(), await model.ckpt.read(`${model.arch.layer(0)}mlp.c_fc.bias`));
+    disposeLayer(w);
+    const before = tf.memory().numTensors;
+    const failing = { ...model.ckpt, has: (n: string) => model.ckpt.has(n), readInto: async (n: string, out: Float32Array) => {
+      if (n.endsWith('attn.c_attn.weight')) throw new Error('disk gone');
+      return model.ckpt.readInto(n, out);
+    } };
+    await assert.rejects(loadLayer(failing, model.arch, 0), /disk gone/);
+    assert.equal(tf.memory().numTensors, before, 'c_attn\'s bias, read first, is disposed');
   } finally {
     await model.close();
   }
