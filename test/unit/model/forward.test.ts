@@ -190,6 +190,46 @@ test('forward() with hooks sees every layer and site; hidden states before and a
 });
 
 for (const family of ['llama', 'gpt2'] as const) {
+  test(`layerForward (${family}): an MLP wide enough to run in row pieces gives each window's own result`, async () => {
+    // Intermediate 4096: 8 MiB holds 512 rows of it (model/layer.ts MLP_PIECE_BYTES), so 2 windows of
+    // 300 tokens run their MLP in two pieces of 300, and one window alone in one piece.
+    const dir = join(tempDir(`pieces-${family}`), 'm');
+    await makeCheckpoint(dir, { family, layers: 1, hidden: 16, heads: 4, kvHeads: family === 'llama' ? 2 : undefined, intermediate: 4096, vocab: 32, context: 300, seed: 8 });
+    const model = await StreamingModel.open(dir);
+    const w = await model.loadLayer(0);
+    const ids = Int32Array.from({ length: 600 }, (_, i) => (i * 11) % 32);
+    const h = await model.embed(ids, 2, 300);
+    try {
+      const acts: number[] = [];
+      let both!: tf.Tensor3D;
+      const profile = await tf.profile(() => {
+        both = layerForward(model.arch, w, h, { onInput: (site, x) => { if (site === 'mlp_act') acts.push(...x.shape); } });
+        return both;
+      });
+      assert.deepEqual(acts, [600, 4096]);
+      // The activation's nonlinearity ran once a piece.
+      const nonlinear = profile.kernels.filter((k) => k.name === (family === 'llama' ? 'Sigmoid' : 'Tanh'));
+      assert.deepEqual(nonlinear.map((k) => k.outputShapes), [[[300, 4096]], [[300, 4096]]]);
+      const got = both.dataSync();
+      for (let b = 0; b < 2; b++) {
+        const one = tf.slice(h, [b, 0, 0], [1, -1, -1]) as tf.Tensor3D;
+        const alone = layerForward(model.arch, w, one);
+        const want = alone.dataSync();
+        let worst = 0;
+        for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[b * want.length + i] - want[i]) / (Math.abs(want[i]) + 1e-3));
+        assert.ok(worst < 1e-5, `window ${b}: relative difference ${worst}`);
+        tf.dispose([one, alone]);
+      }
+      both.dispose();
+    } finally {
+      tf.dispose(h);
+      disposeLayer(w);
+      await model.close();
+    }
+  });
+}
+
+for (const family of ['llama', 'gpt2'] as const) {
   test(`layerInputs (${family}): the same inputs at every site as layerForward's hooks, without the last projection, nothing left allocated`, async () => {
     const dir = join(tempDir(`inputs-${family}`), 'm');
     await makeCheckpoint(dir, { family, layers: 2, hidden: 16, heads: 4, kvHeads: family === 'llama' ? 2 : undefined, vocab: 32, context: 16, seed: 7 });
