@@ -8,10 +8,10 @@ import { decode, DTYPE_BYTES, DTYPES, type DType } from './dtype';
 
 export interface TensorEntry { name: string; dtype: DType; shape: number[]; file: string; offset: number; byteLength: number }
 
-/** Larger headers are refused: real ones are kilobytes, and this bounds what a bad file can make us allocate. */
 /** F32's file bytes are this host's float32 bytes. */
 const LITTLE_ENDIAN = endianness() === 'LE';
 
+/** Larger headers are refused: real ones are kilobytes, and this bounds what a bad file can make us allocate. */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const OTHER_DTYPES = new Set(['F64', 'I64', 'I32', 'I16', 'I8', 'U8', 'U16', 'U32', 'U64', 'BOOL', 'F8_E4M3', 'F8_E5M2']);
 
@@ -175,7 +175,8 @@ export class SafetensorsFile {
   }
 
   async read(name: string): Promise<Float32Array> {
-    const out = new Float32Array(this.entry(name).byteLength / DTYPE_BYTES[this.entry(name).dtype]);
+    const e = this.entry(name);
+    const out = new Float32Array(e.byteLength / DTYPE_BYTES[e.dtype]);
     await this.readInto(name, out);
     return out;
   }

@@ -99,10 +99,10 @@ function gelu(x: tf.Tensor2D, kind: unknown): tf.Tensor2D {
 }
 
 /** Bytes of one MLP intermediate ([rows, intermediate] float32) past which the MLP runs over pieces
- *  of its rows (tensor/row-pieces.ts). Each piece costs an op dispatch per op (about 0.1 ms with
- *  tfjs-wasm's thread pool), so small ones are not split: in pieces of 512 rows the reference
- *  model's compression (intermediates of 5.5 MiB) took 3.9% longer. Width 512's 11 MiB go in two,
- *  which cut tfjs's heap at bench/scaling's peak from 140 to 112 MiB. */
+ *  of its rows (tensor/row-pieces.ts). Each piece dispatches every MLP op again to tfjs-wasm's
+ *  thread pool, so small ones are not split: in pieces of 512 rows the reference model's
+ *  compression (intermediates of 5.5 MiB) took 3.9% longer. Width 512's 11 MiB go in two, which
+ *  cut tfjs's heap at bench/scaling's peak from 132–140 to 115 MiB. */
 const MLP_PIECE_BYTES = 8 * 2 ** 20;
 
 const mlpRows = (arch: ResolvedArch) => Math.max(1, Math.floor(MLP_PIECE_BYTES / (4 * arch.dims.intermediate)));

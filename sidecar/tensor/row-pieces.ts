@@ -8,9 +8,9 @@ import { heapOutput, wasmBackend } from './host-data';
 
 /**
  * f(x) for an f whose output row i depends on row i of x alone, computed on pieces of at most
- * maxRows rows (all of one size but the last, as few as can be) into one float32 tensor in tfjs-wasm's heap. f(x) in one piece where
- * x has no more rows than that, off the wasm backend, or under a gradient tape (the copies have no
- * gradient).
+ * maxRows rows (as few as can be, all of one size but the last) into one float32 tensor in
+ * tfjs-wasm's heap. f(x) in one piece where x has no more rows than that, off the wasm backend, or
+ * under a gradient tape (the copies have no gradient).
  */
 export function inRowPieces(x: tf.Tensor2D, maxRows: number, f: (rows: tf.Tensor2D) => tf.Tensor2D): tf.Tensor2D {
   const rows = x.shape[0];
