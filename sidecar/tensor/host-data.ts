@@ -12,9 +12,13 @@ export const wasmBackend = (): BackendWasm | undefined => (tf.getBackend() === '
 export const heapOutput = (backend: BackendWasm, shape: number[]): tf.Tensor =>
   tf.engine().makeTensorFromTensorInfo(backend.makeOutput(shape, 'float32'), backend);
 
+/** The wasm backend's whole heap as bytes: a view replaced whenever the heap grows, so take it
+ *  after the allocations it must see. */
+export const heapBytes = (backend: BackendWasm): Uint8Array => (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8;
+
 /** The heap's floats of a wasm tensor (a view: valid until the heap next grows). */
 function heapFloats(backend: BackendWasm, dataId: object, length: number): Float32Array {
-  const heap = (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8;
+  const heap = heapBytes(backend);
   return new Float32Array(heap.buffer, heap.byteOffset + backend.getMemoryOffset(dataId), length);
 }
 
@@ -42,7 +46,7 @@ export function readFloats(t: tf.Tensor, dst: Float32Array, offset = 0): void {
 export async function filledTensor(shape: number[], fill: (dst: Float32Array) => Promise<void>): Promise<tf.Tensor> {
   const size = shape.reduce((a, b) => a * b, 1);
   const backend = wasmBackend();
-  if (!backend || !((backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer instanceof SharedArrayBuffer)) {
+  if (!backend || !(heapBytes(backend).buffer instanceof SharedArrayBuffer)) {
     const values = new Float32Array(size);
     await fill(values);
     return tf.tensor(values, shape, 'float32');

@@ -4,7 +4,7 @@
 // three at once): at width 512 (intermediate 1376) a calibration batch's were 11 MiB each, and
 // tfjs-wasm's heap, which never shrinks, grew to hold them (bench/scaling, model/layer.ts).
 import * as tf from '@tensorflow/tfjs-core';
-import { heapOutput, wasmBackend } from './host-data';
+import { heapBytes, heapOutput, wasmBackend } from './host-data';
 
 /**
  * f(x) for an f whose output row i depends on row i of x alone, computed on pieces of at most
@@ -27,7 +27,7 @@ export function inRowPieces(x: tf.Tensor2D, maxRows: number, f: (rows: tf.Tensor
         if (part.dtype !== 'float32' || part.shape[0] !== n || (out && width !== out.shape[1])) throw new Error(`inRowPieces: a piece of ${n} rows gave a ${part.dtype} [${part.shape.join(', ')}]`);
         out ??= heapOutput(backend, [rows, width]) as tf.Tensor2D;
         // The heap's view is taken after every allocation: growing the heap replaces its buffer.
-        const heap = (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8;
+        const heap = heapBytes(backend);
         const from = backend.getMemoryOffset(part.dataId);
         heap.copyWithin(backend.getMemoryOffset(out.dataId) + 4 * r0 * width, from, from + 4 * n * width);
       } finally {

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { slice_util, util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { heapBytes } from './host-data';
 
 interface SliceArgs { inputs: { x: TensorInfo }; attrs: { begin: number | number[]; size: number | number[] }; backend: BackendWasm }
 
@@ -26,7 +27,7 @@ export function registerWasmSlices(): void {
     const bytes = util.bytesPerElement(x.dtype);
     const from = backend.getMemoryOffset(x.dataId) + slice_util.computeFlatOffset(beginAt, util.computeStrides(x.shape)) * bytes;
     // The heap view is taken after makeOutput: growing the heap replaces its buffer.
-    (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.copyWithin(backend.getMemoryOffset(out.dataId), from, from + util.sizeFromShape(size) * bytes);
+    heapBytes(backend).copyWithin(backend.getMemoryOffset(out.dataId), from, from + util.sizeFromShape(size) * bytes);
     return out;
   };
 

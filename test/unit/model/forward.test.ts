@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../sidecar/tensor/backend';
 import { StreamingModel } from '../../../sidecar/model/model';
+import type { Checkpoint } from '../../../sidecar/checkpoint/checkpoint';
 import { LayerwiseRun } from '../../../sidecar/model/layerwise';
 import { disposeLayer, layerForward, layerInputs, loadLayer } from '../../../sidecar/model/layer';
 import { makeCheckpoint, writeSafetensors, type FixtureOptions } from '../../fixtures/checkpoints';
@@ -262,6 +263,16 @@ for (const family of ['llama', 'gpt2'] as const) {
   });
 }
 
+/** ckpt whose reads into a tensor fail, with "disk gone", for the tensors whose names end in `suffix`. */
+const failingOn = (ckpt: Checkpoint, suffix: string): Checkpoint => ({
+  ...ckpt,
+  has: (n: string) => ckpt.has(n),
+  readInto: async (n: string, out: Float32Array) => {
+    if (n.endsWith(suffix)) throw new Error('disk gone');
+    return ckpt.readInto(n, out);
+  },
+});
+
 test('loadLayer reads a layer\'s tensors at once; one that fails leaves none of the others allocated', async () => {
   const dir = join(tempDir('load-fail'), 'm');
   await makeCheckpoint(dir, { family: 'llama', layers: 2, hidden: 16, heads: 4, kvHeads: 2, vocab: 32, context: 16, seed: 4 });
@@ -274,11 +285,7 @@ test('loadLayer reads a layer\'s tensors at once; one that fails leaves none of 
     const before = tf.memory().numTensors;
     // The up projection's read fails after the ones before it (and maybe after) have their tensors,
     // and after its own tensor was made to be read into.
-    const failing = { ...model.ckpt, has: (n: string) => model.ckpt.has(n), readInto: async (n: string, out: Float32Array) => {
-      if (n.endsWith('mlp.up_proj.weight')) throw new Error('disk gone');
-      return model.ckpt.readInto(n, out);
-    } };
-    await assert.rejects(loadLayer(failing, model.arch, 1), /disk gone/);
+    await assert.rejects(loadLayer(failingOn(model.ckpt, 'mlp.up_proj.weight'), model.arch, 1), /disk gone/);
     assert.equal(tf.memory().numTensors, before);
   } finally {
     await model.close();
@@ -301,11 +308,7 @@ test('loadLayer: a projection whose weight fails after its bias was read leaves 
     assert.deepEqual(await fc.b.data(), await model.ckpt.read(`${model.arch.layer(0)}mlp.c_fc.bias`));
     disposeLayer(w);
     const before = tf.memory().numTensors;
-    const failing = { ...model.ckpt, has: (n: string) => model.ckpt.has(n), readInto: async (n: string, out: Float32Array) => {
-      if (n.endsWith('attn.c_attn.weight')) throw new Error('disk gone');
-      return model.ckpt.readInto(n, out);
-    } };
-    await assert.rejects(loadLayer(failing, model.arch, 0), /disk gone/);
+    await assert.rejects(loadLayer(failingOn(model.ckpt, 'attn.c_attn.weight'), model.arch, 0), /disk gone/);
     assert.equal(tf.memory().numTensors, before, 'c_attn\'s bias, read first, is disposed');
   } finally {
     await model.close();
