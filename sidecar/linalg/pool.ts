@@ -33,7 +33,7 @@ class PoolWorker {
   private readonly worker: Worker;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(readonly index: number, ctrl: Int32Array, warm: boolean, onReply: (w: PoolWorker, r: Reply) => void, onFail: (w: PoolWorker, e: Error) => void) {
+  constructor(readonly index: number, ctrl: Int32Array, warm: boolean, readyMs: number, onReply: (w: PoolWorker, r: Reply) => void, onFail: (w: PoolWorker, e: Error) => void) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const channel: Channel = { port: port2, ctrl, index, source: POOL_WORKER_SOURCE, warm };
@@ -43,8 +43,13 @@ class PoolWorker {
     this.worker.on('error', fail);
     this.worker.on('exit', (code) => fail(new Error(`linear-algebra worker exited with code ${code}`)));
     this.port.on('message', (r: Reply) => onReply(this, r));
-    // Unref'd: until ready the port keeps the process alive, and the timer must not outlive it.
-    this.timer = setTimeout(() => fail(new Error(`linear-algebra worker not ready after ${READY_MS} ms`)), READY_MS).unref();
+    // Unref'd: until ready the port keeps the process alive, and the timer must not outlive it. When
+    // this thread was busy past the deadline, the worker's ready message may be waiting behind the
+    // timer (timers run before messages in an event-loop turn): it is looked at first, after the
+    // messages (setImmediate).
+    this.timer = setTimeout(() => setImmediate(() => {
+      if (!this.ready) fail(new Error(`linear-algebra worker not ready after ${readyMs} ms`));
+    }), readyMs).unref();
   }
 
   started(): void {
@@ -82,15 +87,21 @@ export class LinalgPool {
   /** Jobs answered, by a worker or on the calling thread. */
   jobsDone = 0;
 
+  /** Workers not dropped (started, or still starting). */
+  get workerCount(): number {
+    return this.workers.length;
+  }
+
   /** Whether the workers run the warm-up (pool-warmup.ts) until the first job is posted. */
   readonly warm: boolean;
 
-  /** size workers (default: one per core, at most 4), started now. */
-  constructor(readonly size = POOL_SIZE, o: { warm?: boolean } = {}) {
+  /** size workers (default: one per core, at most 4), started now; each is dropped if it has not
+   *  reported ready after readyMs. */
+  constructor(readonly size = POOL_SIZE, o: { warm?: boolean; readyMs?: number } = {}) {
     this.warm = o.warm ?? false;
     for (let i = 0; i < size && CAN_SHARE; i++) {
       try {
-        this.workers.push(new PoolWorker(i, this.ctrl, this.warm, (w, r) => this.reply(w, r), (w, e) => this.failed(w, e)));
+        this.workers.push(new PoolWorker(i, this.ctrl, this.warm, o.readyMs ?? READY_MS, (w, r) => this.reply(w, r), (w, e) => this.failed(w, e)));
       } catch {
         // A worker that cannot even be created (no threads here) leaves its jobs to the others, or
         // to the calling thread.

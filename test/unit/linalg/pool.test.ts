@@ -96,6 +96,20 @@ test('pool: with its workers gone, jobs run on the calling thread', async () => 
   same((await svd(pool, a)).s, svdPortable(a, true, false).s);
 });
 
+test('pool: a worker that reported ready while this thread was busy past the deadline is kept', async () => {
+  const pool = new LinalgPool(1, { readyMs: 100 });
+  try {
+    // Synchronous work far past the deadline: the worker's ready message and the deadline's timer
+    // are both waiting when it ends.
+    for (const end = Date.now() + 3000; Date.now() < end;);
+    const a = random(70, 70, 8);
+    same((await svd(pool, a)).s, svdPortable(a, true, false).s);
+    assert.equal(pool.workerCount, 1);
+  } finally {
+    await pool.close();
+  }
+});
+
 test('pool: closing settles every job: the one a worker was running fails, open ones run here', async () => {
   const pool = new LinalgPool(1);
   await svd(pool, random(70, 70, 5)); // the worker is up and waiting for jobs
