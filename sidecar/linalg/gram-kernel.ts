@@ -14,8 +14,10 @@ export const SLAB_ROWS = 128;
 /** Bytes of G's float64 rows one pass over the slabs accumulates: the bulk of the kernel's memory,
  *  which never shrinks, on every thread that ran it. A whole Gram there was 15 MiB at width 1376 and
  *  would be 1.6 GB at Llama-3-8B's 14336; a band of rows bounds it, and the rows are read once per
- *  band (the columns from the band's first on, as the upper triangle needs). */
-export const GRAM_BAND_BYTES = 4 * 2 ** 20;
+ *  band (the columns from the band's first on, as the upper triangle needs). At 4 MiB each pool
+ *  worker kept 4.6 MiB resident at width 1376, at 1 MiB 1.6 MiB; the batch is read about three
+ *  times as often, within the noise of bench/gram and bench/compress. */
+export const GRAM_BAND_BYTES = 2 ** 20;
 
 type Raw = (p: number, rows: number, ldp: number, g: number, ldg: number, gi0: number, gi1: number, wide: number) => void;
 

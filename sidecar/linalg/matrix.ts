@@ -83,7 +83,7 @@ export function matmulLower(a: Matrix, l: Matrix): Matrix {
 
 const KB = 256; // k-panel: four rows of A and of Bᵀ (8 KiB each) stay in L1
 const MB = 128; // rows of A packed per panel (256 KiB, L2)
-const NB = 2048; // rows of Bᵀ packed per panel, which bounds the kernel's memory (6.3 MiB a thread)
+const NB = 512; // rows of Bᵀ packed per panel, which bounds the kernel's memory: 1.8 MiB a thread (2048: 6.3 MiB, no faster)
 
 /** A row-major block inside a larger array: element (i, j) is data[at + i * ld + j]; or, with
  *  kMajor, the block stored transposed: element (i, j) is data[at + j * ld + i] (an operand read as
