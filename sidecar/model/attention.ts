@@ -34,9 +34,10 @@ function rowsOf(x: tf.Tensor2D): tf.Tensor[] {
 /**
  * q [B·T, heads·hd], k and v [B·T, kvHeads·hd] → [B·T, heads·hd], rope applied to q and k first when
  * its tables are given. Query head h uses kv head ⌊h / group⌋, as repeat_kv in transformers.
+ * With `overwrite` the host kernel may change q and k (the caller's own, about to be freed).
  */
-export function causalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionShape, rope?: { cos: tf.Tensor2D; sin: tf.Tensor2D }): tf.Tensor2D {
-  return hostAttentionApplies(s.headDim) ? hostCausalAttention(q, k, v, s, rope) : tfjsCausalAttention(q, k, v, s, rope);
+export function causalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, s: AttentionShape, rope?: { cos: tf.Tensor2D; sin: tf.Tensor2D }, o: { overwrite?: boolean } = {}): tf.Tensor2D {
+  return hostAttentionApplies(s.headDim) ? hostCausalAttention(q, k, v, s, rope, o) : tfjsCausalAttention(q, k, v, s, rope);
 }
 
 /**

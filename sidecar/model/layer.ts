@@ -148,7 +148,8 @@ function run(arch: ResolvedArch, w: LayerWeights, h: tf.Tensor3D, hooks: LayerHo
       const q = applyLinear(x, L('self_attn.q_proj'));
       const k = applyLinear(x, L('self_attn.k_proj'));
       const v = applyLinear(x, L('self_attn.v_proj'));
-      const a = see('attn_ctx', causalAttention(q, k, v, shape, rope));
+      // q and k are this pass's own: the host kernel may rotate them in place.
+      const a = see('attn_ctx', causalAttention(q, k, v, shape, rope, { overwrite: true }));
       // Not needed past the attention (the hooks read synchronously): freed before the MLP runs.
       tf.dispose([x, q, k, v]);
       const h1 = tf.add(x0, applyLinear(a, L('self_attn.o_proj'))) as tf.Tensor2D;

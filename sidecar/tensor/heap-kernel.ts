@@ -8,6 +8,9 @@ import { heapOutput, wasmBackend } from './host-data';
 
 export interface HeapKernel<E> {
   exports: E;
+  /** tfjs's heap, and the kernel's module: for another thread to instantiate it on the heap too. */
+  memory: WebAssembly.Memory;
+  module: WebAssembly.Module;
   /** t's byte offset in the heap (t on this backend). */
   at(t: tf.Tensor): number;
   /** A new float32 tensor of this shape, not initialised: the kernel writes it. */
@@ -29,6 +32,8 @@ export function heapKernel<E>(base64: string): () => HeapKernel<E> | undefined {
         memory,
         kernel: {
           exports,
+          memory,
+          module: module(),
           at: (t) => backend.getMemoryOffset(t.dataId),
           output: (shape) => heapOutput(backend, shape),
         },

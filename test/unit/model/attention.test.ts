@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../../../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { initBackend } from '../../../sidecar/tensor/backend';
 import { causalAttention, tfjsCausalAttention, type AttentionShape } from '../../../sidecar/model/attention';
-import { hostAttentionApplies, hostCausalAttention } from '../../../sidecar/model/attention-host';
+import { hostAttentionApplies, hostCausalAttention, ownMemoryBytes } from '../../../sidecar/model/attention-host';
 import { helperWindows } from '../../../sidecar/model/attention-helper';
 import { applyRope, ropeTables } from '../../../sidecar/model/rope';
 import { prng } from '../../fixtures/checkpoints';
@@ -144,4 +144,26 @@ test('host kernel: the windows of a batch, shared with the helper thread, are th
   const got = hostCausalAttention(q, k, v, s, rope);
   assert.deepEqual(got.dataSync(), want);
   tf.dispose([q, k, v, rope.cos, rope.sin, alone, got]);
+});
+
+test('host kernel on tfjs\'s shared heap: with overwrite, q and k rotated in place and the same bits; without, or at lengths not a multiple of 4, q and k untouched; never a memory of its own', () => {
+  for (const seqLen of [24, 13]) {
+    const s: AttentionShape = { batch: 4, seqLen, heads: 4, kvHeads: 2, headDim: 8 };
+    const rand = prng(11 + seqLen);
+    const [q, k, v] = [s.heads, s.kvHeads, s.kvHeads].map((h) => random(s.batch * s.seqLen, h * s.headDim, rand));
+    const rope = ropeTables(s.seqLen, s.headDim, 10000, 64);
+    const [q0, k0, v0] = [q, k, v].map((t) => t.dataSync().slice());
+    const tensors = tf.memory().numTensors;
+    const kept = hostCausalAttention(q, k, v, s, rope);
+    assert.equal(tf.memory().numTensors, tensors + 1, 'nothing left but the output');
+    assert.deepEqual([q, k, v].map((t) => t.dataSync()), [q0, k0, v0], 'inputs kept');
+    const spoilt = hostCausalAttention(q, k, v, s, rope, { overwrite: true });
+    assert.equal(tf.memory().numTensors, tensors + 2);
+    assert.deepEqual(spoilt.dataSync(), kept.dataSync());
+    assert.deepEqual(v.dataSync(), v0, 'v is never changed');
+    const changed = [q, k].map((t, i) => t.dataSync().some((x, j) => x !== [q0, k0][i][j]));
+    assert.deepEqual(changed, seqLen % 4 === 0 ? [true, true] : [false, false], `length ${seqLen}`);
+    tf.dispose([q, k, v, rope.cos, rope.sin, kept, spoilt]);
+  }
+  assert.equal(ownMemoryBytes(), 0);
 });
