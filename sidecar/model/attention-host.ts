@@ -10,9 +10,10 @@
 // Where tfjs-wasm's heap is a shared memory (the threaded build), the kernel runs on it: a caller
 // that lets q and k be overwritten (the forward pass, whose q and k die with the attention) has
 // rope applied to them where they lie, and the kernel reads q, k and v and writes the output
-// tensor in place; its other arrays are a small scratch tensor. Elsewhere q, k and v are copied
-// into the kernel's own memory, which stays resident at its largest size (12.8 MiB at width 512
-// for 8 windows × 256 tokens, when every call made it).
+// tensor in place; its other arrays are a small scratch tensor. Other calls there copy q, k and v
+// into a scratch tensor of their own. Without a shared heap (the cpu backend, tfjs's
+// single-threaded build) they are copied into the kernel's own memory, which stays resident at its
+// largest size (12.8 MiB at width 512 for 8 windows × 256 tokens, when every call made it).
 import * as tf from '@tensorflow/tfjs-core';
 import { growingKernel } from '../linalg/wasm-kernel';
 import { eachWindow } from './attention-helper';
@@ -127,9 +128,7 @@ export function hostCausalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor
     // multiple of 4 (the next window then overwrites them): such windows run in order, here.
     if (slack) for (let w = 0; w < B; w++) kernel.window(w, ...args(scratch[0]));
     else eachWindow(B, module, memory, kernel.window, args(scratch[0]), args(scratch[1]));
-    if (out) return out;
-    const view = new Float32Array(memory.buffer, at.o, B * T * qw);
-    return floatTensor(view, [B * T, qw]) as tf.Tensor2D;
+    return out ?? floatTensor(mem.subarray(copied!.o, copied!.o + B * T * qw), [B * T, qw]) as tf.Tensor2D;
   } catch (e) {
     out?.dispose();
     throw e;
