@@ -3,7 +3,7 @@
 // Cholesky factors, triangular solves and composite jobs above a small size run on a pool of worker
 // threads (pool.ts), so concurrent calls use the machine's cores; on tfjs-node the same calls go
 // to TensorFlow's own kernels (native.ts).
-import type { Matrix } from './matrix';
+import type { Matrix, ReadMatrix } from './matrix';
 import { identity } from './matrix';
 import type { CholeskyOptions } from './cholesky';
 import { eighPortable } from './eigh';
@@ -34,9 +34,9 @@ export interface Linalg {
   /** Eigenvalues ascending; eigenvectors as columns. */
   eigh(a: Matrix, opts?: { vectors?: boolean }): Promise<{ values: Float64Array; vectors?: Matrix }>;
   /** The thin SVD, with vectors, of A B (one pool job on the portable path); `top` as in SvdOptions. */
-  svdOfProduct(a: Matrix, b: Matrix, top?: number): Promise<SvdResult>;
+  svdOfProduct(a: ReadMatrix, b: Matrix, top?: number): Promise<SvdResult>;
   /** U = W G Bᵀ (B G Bᵀ)⁻¹ for a symmetric G (a Gram), least-squares.ts (one pool job on the portable path). */
-  refitLeft(w: Matrix, b: Matrix, g: Matrix, opts?: CholeskyOptions): Promise<Matrix>;
+  refitLeft(w: ReadMatrix, b: Matrix, g: Matrix, opts?: CholeskyOptions): Promise<Matrix>;
   /** a, for several later calls to read: never written again by anyone. The portable path then
    *  passes it to each pool job as it is rather than as a copy (shared-memory.ts readOnly). */
   readOnly(a: Matrix): Matrix;

@@ -2,11 +2,11 @@
 // right factor B fixed, the U minimising ‖(W − U B) X‖_F over inputs X, from their Gram G = X Xᵀ
 // alone: U = W G Bᵀ (B G Bᵀ)⁻¹, G symmetric. B G Bᵀ is r × r and factored by Cholesky (with the logged SVD-LLM
 // shift when G is rank-deficient). One function, so that a pool worker runs it as one job.
-import { matmul, type Matrix } from './matrix';
+import { matmul, type Matrix, type ReadMatrix } from './matrix';
 import { choleskyShifted, type CholeskyOptions } from './cholesky';
 import { solveTri } from './triangular';
 
-export function refitLeft(w: Matrix, b: Matrix, g: Matrix, o: CholeskyOptions = {}): Matrix {
+export function refitLeft(w: ReadMatrix, b: Matrix, g: Matrix, o: CholeskyOptions = {}): Matrix {
   // B G as B Gᵀ: G is symmetric (a Gram, mirrored exactly), and matmul would otherwise transpose it.
   const bg = matmul(b, g, { transB: true }); // r × n
   const a = matmul(bg, b, { transB: true }); // r × r

@@ -1,6 +1,9 @@
 // Dense row-major float64 matrices for the decompositions; tensors stay float32 elsewhere.
 import { gemmKernel } from './gemm-kernel';
 export interface Matrix { rows: number; cols: number; data: Float64Array }
+/** A matrix that is only read, whose values may be float32: a product widens them exactly as it
+ *  packs them (a projection's weights where tfjs holds them, with no float64 copy). */
+export interface ReadMatrix { rows: number; cols: number; data: Float64Array | Float32Array }
 
 export function matrix(rows: number, cols: number, data?: Float64Array): Matrix {
   if (data && data.length !== rows * cols) throw new Error(`matrix: ${data.length} values for ${rows}×${cols}`);
@@ -46,7 +49,7 @@ export function transposeData(a: Float64Array, rows: number, cols: number, t: Fl
 }
 
 /** C = op(A) op(B), float64 (gemmStrided). */
-export function matmul(a: Matrix, b: Matrix, opts: { transA?: boolean; transB?: boolean } = {}): Matrix {
+export function matmul(a: ReadMatrix, b: ReadMatrix, opts: { transA?: boolean; transB?: boolean } = {}): Matrix {
   const m = opts.transA ? a.cols : a.rows;
   const k = opts.transA ? a.rows : a.cols;
   const kb = opts.transB ? b.cols : b.rows;
@@ -69,7 +72,7 @@ export function isLowerTriangular(a: Matrix): boolean {
 
 /** A · L for a lower triangular L: the product's columns j0.. need L's rows j0.. only, so blocks of
  *  64 columns skip the zero triangle (about 55–60% of matmul's work for n of 256–700). */
-export function matmulLower(a: Matrix, l: Matrix): Matrix {
+export function matmulLower(a: ReadMatrix, l: Matrix): Matrix {
   const { rows: m, cols: k } = a;
   if (l.rows !== k || l.cols !== k) throw new Error(`matmulLower: ${m}×${k} by ${l.rows}×${l.cols}`);
   const c = matrix(m, k);
@@ -89,6 +92,8 @@ const NB = 512; // rows of Bᵀ packed per panel, which bounds the kernel's memo
  *  kMajor, the block stored transposed: element (i, j) is data[at + j * ld + i] (an operand read as
  *  the transpose of what the array holds, without a transposed copy). */
 export interface Block { data: Float64Array; at: number; ld: number; kMajor?: boolean }
+/** A block only read (a product's A or Bᵀ), float64 or float32. */
+export interface Operand { data: Float64Array | Float32Array; at: number; ld: number; kMajor?: boolean }
 
 /**
  * C(m×n) += A(m×k) · Bt(n×k)ᵀ on blocks of larger arrays (the blocked Householder QR updates a
@@ -98,7 +103,7 @@ export interface Block { data: Float64Array; at: number; ld: number; kMajor?: bo
  * (C −= A · Btᵀ, bit for bit C += (−A) · Btᵀ: the blocked Cholesky and right solve).
  * C may share an array with A or Bt where their blocks do not overlap.
  */
-export function gemmStrided(A: Block, Bt: Block, m: number, k: number, n: number, C: Block, subtract = false): void {
+export function gemmStrided(A: Operand, Bt: Operand, m: number, k: number, n: number, C: Block, subtract = false): void {
   if (m === 0 || n === 0 || k === 0) return;
   // Panels no larger than the product needs (small products are called often: bidiagonal-dc.ts).
   const kb = Math.min(KB, k);
@@ -145,7 +150,7 @@ function addRow(C: Float64Array, o: number, p: Float64Array, s: number, n: numbe
 /** Packs rows r0..r0+count-1 (zero past `rows`), columns k0..k0+kl-1, four rows interleaved, at out[at].
  *  A whole group of four is read a column at a time, so the writes are sequential (0.56 against
  *  1.1 ns an element row by row, throwaway probe). */
-function pack(src: Block, rows: number, k0: number, kl: number, r0: number, count: number, out: Float64Array, at: number): void {
+function pack(src: Operand, rows: number, k0: number, kl: number, r0: number, count: number, out: Float64Array, at: number): void {
   if (src.kMajor) return packColumns(src, rows, k0, kl, r0, count, out, at);
   const { data, at: from, ld } = src;
   for (let r = 0; r < count; r += 4) {
@@ -177,7 +182,7 @@ export function frobenius(a: Matrix): number {
 
 /** pack() for a kMajor block: its rows r are the array's columns, so each k step reads four
  *  neighbouring values. */
-function packColumns(src: Block, rows: number, k0: number, kl: number, r0: number, count: number, out: Float64Array, at: number): void {
+function packColumns(src: Operand, rows: number, k0: number, kl: number, r0: number, count: number, out: Float64Array, at: number): void {
   const { data, at: from, ld } = src;
   for (let r = 0; r < count; r += 4) {
     const base = at + r * kl;

@@ -3,7 +3,7 @@
 // them through runOp alike, so a result never depends on where it was computed. No op writes its
 // inputs, so one read-only matrix can serve several jobs at once (shared-memory.ts readOnly),
 // except a Cholesky asked to factor in place, whose input the caller lends it (lend).
-import { isLowerTriangular, matmul, matmulLower, matrix, type Matrix } from './matrix';
+import { isLowerTriangular, matmul, matmulLower, matrix, type Matrix, type ReadMatrix } from './matrix';
 import { svdPortable, type SvdParts } from './svd';
 import { choleskyShifted, inPlaceKernels } from './cholesky';
 import { solveTri, type TriOptions } from './triangular';
@@ -15,15 +15,18 @@ export type Op =
   /** inPlace: L is written into a's memory (the caller's to give up). */
   | { op: 'cholesky'; a: Matrix; eps?: number; maxAttempts?: number; inPlace?: boolean }
   | { op: 'solve'; t: Matrix; b: Matrix; o: TriOptions }
-  | { op: 'svdOfProduct'; a: Matrix; b: Matrix; top?: number; threads?: number }
-  | { op: 'refitLeft'; w: Matrix; b: Matrix; g: Matrix; eps?: number; maxAttempts?: number }
+  | { op: 'svdOfProduct'; a: ReadMatrix; b: Matrix; top?: number; threads?: number }
+  | { op: 'refitLeft'; w: ReadMatrix; b: Matrix; g: Matrix; eps?: number; maxAttempts?: number }
   /** XᵀX of x (rows × dim float32, row-major): its upper triangle and diagonal, as a new array, or
    *  added to `out` (dim² float64, shared memory the caller lent: not copied, no array made) in
    *  G's rows from..to (default all; several jobs may add disjoint rows of one `out` at once). */
   | { op: 'gram'; x: Float32Array; rows: number; dim: number; out?: Float64Array; from?: number; to?: number };
 
+/** An input matrix rebuilt around new data of its own kind. */
+export type MatrixMap = <T extends ReadMatrix>(a: T) => T;
+
 /** o with each input matrix passed through m and a Gram's rows through x. */
-export function mapInputs(o: Op, m: (a: Matrix) => Matrix, x: (a: Float32Array) => Float32Array): Op {
+export function mapInputs(o: Op, m: MatrixMap, x: (a: Float32Array) => Float32Array): Op {
   switch (o.op) {
     case 'svd': case 'cholesky': return { ...o, a: m(o.a) };
     case 'solve': return { ...o, t: m(o.t), b: m(o.b) };

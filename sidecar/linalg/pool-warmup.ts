@@ -4,8 +4,9 @@
 // workers' functions, 1.16 CPU-s of a compression). A worker of the process's pool therefore runs this synthetic work once as it starts,
 // op by op, until the first real job is posted: the shapes SVD-LLM's jobs take (a Gram, its
 // Cholesky factor, the SVD of a square, a tall and a wide matrix times that factor, a right solve,
-// a refit). Nothing here depends on any job; it only compiles the code the jobs will run.
-import { matrix, matmul, transpose, type Matrix } from './matrix';
+// a refit), with the weights in float32 as SVD-LLM passes them (methods/weights.ts). Nothing here
+// depends on any job; it only compiles the code the jobs will run.
+import { matrix, matmul, transpose, type Matrix, type ReadMatrix } from './matrix';
 import { runOp, type CholeskyParts } from './pool-ops';
 import type { SvdParts } from './svd';
 
@@ -14,6 +15,9 @@ function filled(rows: number, cols: number, seed: number): Matrix {
   let s = seed;
   return matrix(rows, cols, Float64Array.from({ length: rows * cols }, () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5));
 }
+
+/** a's values in float32, as a projection's weights come. */
+const single = (a: Matrix): ReadMatrix => ({ rows: a.rows, cols: a.cols, data: Float32Array.from(a.data) });
 
 /** Runs the warm-up, a step at a time, until `stop()` says a real job is waiting. */
 export function warmUp(stop: () => boolean): void {
@@ -30,9 +34,9 @@ export function warmUp(stop: () => boolean): void {
     },
     ...[n, 2 * n, n / 2].map((m) => () => {
       const top = Math.floor(m / 3);
-      const vt = transpose((runOp({ op: 'svdOfProduct', a: filled(m, n, m), b: l, top }) as SvdParts).v!);
+      const vt = transpose((runOp({ op: 'svdOfProduct', a: single(filled(m, n, m)), b: l, top }) as SvdParts).v!);
       runOp({ op: 'solve', t: l, b: vt, o: { lower: true, side: 'right' } });
-      runOp({ op: 'refitLeft', w: filled(m, n, m + 1), b: vt, g });
+      runOp({ op: 'refitLeft', w: single(filled(m, n, m + 1)), b: vt, g });
     }),
   ];
   for (const step of steps) {

@@ -76,7 +76,7 @@ class PoolWorker {
 }
 
 /** op with its input arrays in shared memory. */
-const sharedOp = (o: Op): Op => mapInputs(o, (m) => ({ rows: m.rows, cols: m.cols, data: shared(m.data) }), shared);
+const sharedOp = (o: Op): Op => mapInputs(o, (m) => ({ rows: m.rows, cols: m.cols, data: shared(m.data) }) as typeof m, shared);
 
 export class LinalgPool {
   private workers: PoolWorker[] = [];

@@ -115,6 +115,7 @@ export class SvdLlmMethod implements CompressionMethod {
     const sites = [...new Set(targets.map((t) => t.spec.input))];
     const upd = new InputStats({ gram: 'float64', sites });
     const { w, chol, grams: whiteningGrams } = await this.whitening(ctx, i);
+    let projections: Promise<unknown> | undefined;
     try {
       const log = (m: string) => ctx.job.log('warn', `layer ${i}: ${m}`);
       // Each projection's whitened SVD and update run as jobs on the worker pool, all of the layer's
@@ -129,18 +130,22 @@ export class SvdLlmMethod implements CompressionMethod {
         const [m, n] = ctx.ckpt.tensors.get(`${t.name}.weight`)!.shape;
         return factorizationBytes(m, n);
       }));
-      const projections = mapConcurrently(targets, async ({ name, spec, rank }) => {
+      const factored = mapConcurrently(targets, async ({ name, spec, rank }) => {
         throwIfAborted(signal);
-        // Read by its SVD job and its refit: shared, not copied for each (Linalg.readOnly).
-        const W = getLinalg().readOnly(loadedProjection(w, spec.key));
-        const t = await whitenedTruncation(W, await chol.get(spec.input)!, rank);
-        const grams = await updateGrams;
-        const u = this.compressed ? await updatedU(W, t.v, grams.get(spec.input)!, { eps: settings.eps, log: (m) => log(`${name} update: ${m}`) }) : t.u;
-        const f: Factorization = { name, shape: [W.rows, W.cols], rank, u: toFloat32(u), v: toFloat32(t.v), keptEnergy: t.keptEnergy, kept: t.kept };
-        recycle(W.data.buffer); // its jobs have settled
-        return { key: spec.key, f };
+        // Read by its SVD job and its refit where it lies, not copied for each.
+        const W = loadedProjection(w, spec.key);
+        try {
+          const t = await whitenedTruncation(W.m, await chol.get(spec.input)!, rank);
+          const grams = await updateGrams;
+          const u = this.compressed ? await updatedU(W.m, t.v, grams.get(spec.input)!, { eps: settings.eps, log: (m) => log(`${name} update: ${m}`) }) : t.u;
+          const f: Factorization = { name, shape: [W.m.rows, W.m.cols], rank, u: toFloat32(u), v: toFloat32(t.v), keptEnergy: t.keptEnergy, kept: t.kept };
+          return { key: spec.key, f };
+        } finally {
+          W.done(); // its jobs have settled
+        }
       }, projectionsInFlight(bytes));
-      projections.catch(() => {}); // awaited below, unless the capture pass fails first
+      projections = factored;
+      factored.catch(() => {}); // awaited below, unless the capture pass fails first
       const capture = (async () => {
         if (!this.compressed || !targets.length) return new Map<InputSite, Matrix>();
         let grams = whiteningGrams;
@@ -153,7 +158,7 @@ export class SvdLlmMethod implements CompressionMethod {
       capture.then(gate.resolve, gate.reject);
       await capture;
       this.whiteningAhead(ctx, i + 1);
-      const out = await projections;
+      const out = await factored;
       // Every job that read the layer's Cholesky factors and update Grams has settled: their
       // buffers go to the next layers' Grams instead of waiting for a collection.
       const used = [...await Promise.all(chol.values()), ...(await updateGrams).values()];
@@ -164,6 +169,9 @@ export class SvdLlmMethod implements CompressionMethod {
       }
       return out.map((o) => o.f);
     } finally {
+      // The projections' jobs read the layer's weights where tfjs holds them (loadedProjection):
+      // after a failure too, the weights are freed only once the running ones have settled.
+      await projections?.catch(() => {});
       disposeLayer(w);
       upd.dispose();
     }

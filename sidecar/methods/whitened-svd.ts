@@ -2,7 +2,7 @@
 // SVD of W S for an input transform S, fold S⁻¹ back into W_v, and SVD-LLM's closed-form refit of
 // W_u. Float64 throughout; the caller converts the factors to float32 for the checkpoint.
 import { getLinalg, type SvdResult } from '../linalg';
-import { matrix, type Matrix } from '../linalg/matrix';
+import { matrix, type Matrix, type ReadMatrix } from '../linalg/matrix';
 import { keptEnergy, splitFactors, topIndices } from './factors';
 
 export interface TruncatedFactors {
@@ -23,7 +23,7 @@ function truncate(svd: SvdResult, rank: number): { u: Matrix; vt: Matrix; kept: 
 }
 
 /** SVD-LLM truncation-aware whitening with S lower triangular (the Cholesky factor of X Xᵀ). */
-export async function whitenedTruncation(w: Matrix, s: Matrix, rank: number): Promise<TruncatedFactors> {
+export async function whitenedTruncation(w: ReadMatrix, s: Matrix, rank: number): Promise<TruncatedFactors> {
   const la = getLinalg();
   const svd = await la.svdOfProduct(w, s, rank);
   const t = truncate(svd, rank);
@@ -55,6 +55,6 @@ export interface UpdateOptions { eps?: number; log?: (msg: string) => void }
  * problem x Uᵀ = Y with x = X̂ᵀ Bᵀ Σ^½ (torch.linalg.lstsq) and then multiply by Σ^½; both give
  * this W_u, and the normal equations need only the n × n Gram, not the tokens.
  */
-export async function updatedU(w: Matrix, b: Matrix, gHat: Matrix, o: UpdateOptions = {}): Promise<Matrix> {
+export async function updatedU(w: ReadMatrix, b: Matrix, gHat: Matrix, o: UpdateOptions = {}): Promise<Matrix> {
   return getLinalg().refitLeft(w, b, gHat, o);
 }

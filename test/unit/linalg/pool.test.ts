@@ -89,6 +89,22 @@ test('pool: solves, composite jobs and Cholesky (with its shift log) as on the c
   await assert.rejects(pool.run({ op: 'cholesky', a: random(2, 3, 1) }), /not square/);
 }));
 
+test('pool: a float32 operand (weights as tfjs holds them) gives what its float64 widening gives, to the bit', () => withPool(2, async (pool) => {
+  const a = random(20, 12, 21);
+  const gram = matmul(a, a, { transA: true });
+  const lower = (runOp({ op: 'cholesky', a: gram }) as CholeskyParts).l;
+  // Values a float32 holds exactly, in a float32 array and widened into a float64 one.
+  const w32 = Float32Array.from(random(9, 12, 22).data);
+  const w32m = { rows: 9, cols: 12, data: lend(Float32Array.from(w32)) };
+  const w64 = matrix(9, 12, Float64Array.from(w32));
+  const b = random(4, 12, 23);
+  for (const run of [(o: Op) => pool.run(o), async (o: Op) => runOp(o)]) {
+    sameSvd((await run({ op: 'svdOfProduct', a: w32m, b: lower, top: 4 })) as SvdParts, runOp({ op: 'svdOfProduct', a: w64, b: lower, top: 4 }) as SvdParts);
+    sameSvd((await run({ op: 'svdOfProduct', a: w32m, b: gram })) as SvdParts, runOp({ op: 'svdOfProduct', a: w64, b: gram }) as SvdParts);
+    same(((await run({ op: 'refitLeft', w: w32m, b, g: gram })) as RefitParts).u.data, refitLeft(w64, b, gram).data);
+  }
+}));
+
 test('pool: with its workers gone, jobs run on the calling thread', async () => {
   const pool = new LinalgPool(1);
   await pool.close();
