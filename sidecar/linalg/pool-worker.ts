@@ -48,8 +48,8 @@ function collectGarbage(): void {
 }
 
 /** job with its matrices rebuilt as matrix() builds them (a float32 one too): a message's objects
- *  have other hidden classes than the warm-up's, and the kernels' optimized code, specialised on those, was thrown away ("wrong
- *  map") and compiled again for the first real job. */
+ *  have other hidden classes than the warm-up's, and the kernels' optimized code, specialised on
+ *  those, was thrown away ("wrong map") and compiled again for the first real job. */
 const revived = (job: Job): Job => ({ ...job, op: mapInputs(job.op, (a) => ({ rows: a.rows, cols: a.cols, data: a.data }) as typeof a, (x) => x) });
 
 /** The largest open job of those received, claimed; the ones others took are dropped. */
