@@ -25,6 +25,9 @@ export type Op =
 /** An input matrix rebuilt around new data of its own kind. */
 export type MatrixMap = <T extends ReadMatrix>(a: T) => T;
 
+/** a's shape around `data` (of a's kind), as matrix() builds a matrix: one hidden class for all. */
+export const withData = <T extends ReadMatrix>(a: T, data: T['data']): T => ({ rows: a.rows, cols: a.cols, data }) as T;
+
 /** o with each input matrix passed through m and a Gram's rows through x. */
 export function mapInputs(o: Op, m: MatrixMap, x: (a: Float32Array) => Float32Array): Op {
   switch (o.op) {

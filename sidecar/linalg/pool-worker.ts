@@ -10,7 +10,7 @@
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { mapInputs, resultBuffers, runOp, type Op, type OpResult } from './pool-ops';
+import { mapInputs, resultBuffers, runOp, withData, type Op, type OpResult } from './pool-ops';
 import { neverParkLanes, serveHelper, type HelperData } from './lanes';
 import { BUSY, claim, isOpen, LIVE, POSTED } from './pool-claims';
 import { warmUp } from './pool-warmup';
@@ -50,7 +50,7 @@ function collectGarbage(): void {
 /** job with its matrices rebuilt as matrix() builds them (a float32 one too): a message's objects
  *  have other hidden classes than the warm-up's, and the kernels' optimized code, specialised on
  *  those, was thrown away ("wrong map") and compiled again for the first real job. */
-const revived = (job: Job): Job => ({ ...job, op: mapInputs(job.op, (a) => ({ rows: a.rows, cols: a.cols, data: a.data }) as typeof a, (x) => x) });
+const revived = (job: Job): Job => ({ ...job, op: mapInputs(job.op, (a) => withData(a, a.data), (x) => x) });
 
 /** The largest open job of those received, claimed; the ones others took are dropped. */
 function next(held: Job[], ctrl: Int32Array, me: number): Job | undefined {

@@ -12,7 +12,7 @@
 // handled 14 ms late on average and the Gram batches' 52 ms.
 import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { mapInputs, opWork, runOp, type Op, type OpResult } from './pool-ops';
+import { mapInputs, opWork, runOp, withData, type Op, type OpResult } from './pool-ops';
 import { CLAIM_SLOTS, CONTROL_WORDS, LIVE, POSTED, TAKEN_HERE, claim, open, taker } from './pool-claims';
 import type { Channel, Job, Reply } from './pool-worker';
 import { CAN_SHARE, shared } from './shared-memory';
@@ -76,7 +76,7 @@ class PoolWorker {
 }
 
 /** op with its input arrays in shared memory. */
-const sharedOp = (o: Op): Op => mapInputs(o, (m) => ({ rows: m.rows, cols: m.cols, data: shared(m.data) }) as typeof m, shared);
+const sharedOp = (o: Op): Op => mapInputs(o, (m) => withData(m, shared(m.data)), shared);
 
 export class LinalgPool {
   private workers: PoolWorker[] = [];
