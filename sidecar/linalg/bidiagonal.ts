@@ -30,11 +30,12 @@ export interface BidiagonalWork extends Bidiagonal { memory: WebAssembly.Memory;
 /** Columns reduced one at a time at the end, where panels no longer pay (LAPACK's crossover, nx). */
 const UNBLOCKED = 128;
 
-/** The arrays for reducing an m × n matrix, zeroed: the caller puts the matrix in x (column-major). */
-export function bidiagonalWork(m: number, n: number): BidiagonalWork {
+/** The arrays for reducing an m × n matrix, zeroed: the caller puts the matrix in x (column-major).
+ *  With `reuse`, in this thread's reusable memory (kernelMemory): dead before its next reduction. */
+export function bidiagonalWork(m: number, n: number, reuse = false): BidiagonalWork {
   const blocked = n > UNBLOCKED;
   const lengths = [m * n, n, n, n, n, n * n, m, n];
-  const { memory, alloc } = kernelMemory([...lengths, ...(blocked ? panelLengths(m, n) : [])]);
+  const { memory, alloc } = kernelMemory([...lengths, ...(blocked ? panelLengths(m, n) : [])], reuse);
   const [x, d, e, tauQ, tauP, w, y, z] = lengths.map(alloc);
   return { m, n, memory, x, d, e, tauQ, tauP, w, y, z, panel: blocked ? panelWork(m, n, alloc) : undefined };
 }

@@ -26,20 +26,24 @@ export interface Channel { port: MessagePort; ctrl: Int32Array; index: number; s
 // A job's inputs, work arrays and results are large and short-lived, and V8 collects them late:
 // with no collection of our own, bench/scaling's peak at width 256 was 57–66 MiB higher (two
 // workers). But a full collection after every job cost more than itself: V8 then drops the
-// optimized code that embedded the job's dead objects, and the worker recompiled its SVD kernels
-// about once a job (TurboFan a sixth of a compression's CPU time, perf on bench/compress). So a
+// optimized code that embedded the job's dead objects, and the worker recompiles its kernels (a
+// compression's child run of bench/compress 9.5–10.6 s against 7.0–7.9, four runs each). So a
 // worker collects once its ArrayBuffers (V8's external memory, most of it dead by then) pass
-// GC_EXTERNAL_BYTES: every job for matrices above that size, every few jobs below it (bench/pool:
-// 1.38 → 0.94 s for 56 SVDs on 2 workers; bench/scaling's peaks up to about 45 MiB above
-// collecting after every job). Workers cannot be given --expose-gc; a new context made after
-// setting the flag exposes gc().
+// GC_EXTERNAL_BYTES: every job for matrices above that size, every few jobs below it. At 32 MiB,
+// before each SVD's reduction memory was reused (gemv-kernel.ts), one made the code embedding it
+// dead at every collection; reused, 8 MiB costs no measurable time and holds less: bench/scaling's
+// child at 4 × 512, three runs each, 280–287 MiB above start at 32 MiB without the reuse, 241–250
+// at 8 MiB with it; bench/compress's child, ten runs each alternating, 7.99 and 8.04 s mean (8 MiB
+// without the reuse: 8.44 against 7.93 in five of them). Workers cannot be given --expose-gc; a new context made after setting the flag
+// exposes gc().
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
-const GC_EXTERNAL_BYTES = 32 * 2 ** 20;
+const GC_EXTERNAL_BYTES = 8 * 2 ** 20;
 /** kernelMemoryBytes at the last collection: the SVDs' WebAssembly memories made since then count
  *  towards GC_EXTERNAL_BYTES as well. Without them, once the Gram batches were read in place from
  *  tfjs's heap (no shared copy posted to a worker per batch), the workers collected so seldom that
- *  bench/scaling's peak grew with depth: 59 dead 1.4 MiB memories at 32 × 256. */
+ *  bench/scaling's peak grew with depth: 59 dead 1.4 MiB memories at 32 × 256 (each SVD had its
+ *  own then; now only those past the reused memory's cap do). */
 let madeAtCollection = 0;
 
 function collectGarbage(): void {

@@ -37,9 +37,10 @@ export function svdPortable(a: Matrix, vectors: boolean, full: boolean, top?: nu
   if (n === 0) return emptySvd(rows, cols, vectors, full);
   const lanes = lanesFor(n, threads);
   try {
-    // The bidiagonalisation's matrix is A, or the QR's R, put straight into its work arrays.
+    // The bidiagonalisation's matrix is A, or the QR's R, put straight into its work arrays, which
+    // are dead once this returns (every result is a copy), so they take the thread's reusable memory.
     const qrFirst = m >= QR_FIRST * n;
-    const work = bidiagonalWork(qrFirst ? n : m, n);
+    const work = bidiagonalWork(qrFirst ? n : m, n, true);
     const xt = qrFirst ? lanes.array(m * n) : work.x;
     if (tall) transposeData(a.data, rows, cols, xt);
     else xt.set(a.data);

@@ -2,10 +2,13 @@
 // on blocks at odd offsets inside a shared kernel memory, with odd lengths and column counts that
 // leave the four-column groups a remainder; and a column's (or row's) result the same whichever
 // columns (rows) share its call, which is what lets the lanes split them; the rank-one update
-// exactly as the scalar loop it replaced.
+// exactly as the scalar loop it replaced; a thread's reused reduction memory (grown, zeroed, capped)
+// and an SVD on it after a larger one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gemvKernel, kernelMemory } from '../../../sidecar/linalg/gemv-kernel';
+import { gemvKernel, kernelMemory, REUSED_MEMORY_BYTES } from '../../../sidecar/linalg/gemv-kernel';
+import { svdPortable } from '../../../sidecar/linalg/svd';
+import { matrix } from '../../../sidecar/linalg/matrix';
 
 function filled(alloc: (length: number) => Float64Array, length: number, seed: number): Float64Array {
   let s = seed;
@@ -78,4 +81,38 @@ test('gemv refuses an operand outside its memory', () => {
 
 test('kernelMemory refuses more than WebAssembly\'s 4 GiB, before allocating', () => {
   assert.throws(() => kernelMemory([2 ** 28, 2 ** 28 + 8]), /exceed WebAssembly's 4 GiB/);
+});
+
+test('a reused kernel memory is the same one, grown when too small and zeroed over what is asked; larger asks get their own', () => {
+  const first = kernelMemory([1000], true);
+  first.alloc(1000).fill(7);
+  const again = kernelMemory([10, 990], true);
+  assert.equal(again.memory, first.memory, 'not reused');
+  assert.ok(again.alloc(10).every((x) => x === 0) && again.alloc(990).every((x) => x === 0), 'not zeroed');
+  const grown = kernelMemory([100_000], true);
+  assert.equal(grown.memory, first.memory, 'a larger ask made a new memory instead of growing');
+  assert.ok(grown.memory.buffer.byteLength >= 800_000);
+  // The kernels follow the grown buffer (a cached instance would refuse its arrays).
+  const x = grown.alloc(4);
+  x.set([1, 2, 3, 4]);
+  const out = new Float64Array(grown.memory.buffer, 64, 1);
+  gemvKernel(grown.memory).dots(x, 0, 4, 4, 1, x, 0, out, 0);
+  assert.equal(out[0], 30);
+  assert.notEqual(kernelMemory([REUSED_MEMORY_BYTES / 8 + 1], true).memory, first.memory, 'a reduction past the cap kept in the reused memory');
+  assert.notEqual(kernelMemory([10]).memory, first.memory, 'reuse was not asked for');
+});
+
+test('an SVD after a larger one in the same thread (its memory reused, dirty) gives the same bits as before it', () => {
+  const rand = (rows: number, cols: number, seed: number) => {
+    let s = seed;
+    return matrix(rows, cols, Float64Array.from({ length: rows * cols }, () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5));
+  };
+  // 200 × 150 is past the bidiagonalisation's unblocked width: its panels' arrays are reused too.
+  const small = rand(200, 150, 1);
+  const before = svdPortable(small, true, false, 40);
+  svdPortable(rand(300, 260, 2), true, false);
+  const after = svdPortable(small, true, false, 40);
+  assert.deepEqual(after.s, before.s);
+  assert.deepEqual(after.u!.data, before.u!.data);
+  assert.deepEqual(after.v!.data, before.v!.data);
 });
