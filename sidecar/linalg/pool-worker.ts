@@ -31,14 +31,16 @@ export interface Channel { port: MessagePort; ctrl: Int32Array; index: number; s
 // worker collects once its ArrayBuffers (V8's external memory, most of it dead by then) pass
 // GC_EXTERNAL_BYTES: every job for matrices above that size, every few jobs below it. At 32 MiB,
 // before each SVD's reduction memory was reused (gemv-kernel.ts), one made the code embedding it
-// dead at every collection; reused, 8 MiB costs no measurable time and holds less: bench/scaling's
-// child at 4 × 512, three runs each, 280–287 MiB above start at 32 MiB without the reuse, 241–250
-// at 8 MiB with it; bench/compress's child, ten runs each alternating, 7.99 and 8.04 s mean (8 MiB
-// without the reuse: 8.44 against 7.93 in five of them). Workers cannot be given --expose-gc; a new context made after setting the flag
+// dead at every collection; reused, a lower threshold holds less for little time. A forced
+// collection of a worker's 4 MiB heap takes 7–22 ms here, so their number is the cost:
+// bench/scaling's child at 16 × 256, three runs each alternating, 122–136 MiB above start and 15.5
+// s mean at 32 MiB without the reuse, 109–119 MiB and 16.0 s at 16 MiB, 88–107 MiB and 17.8 s at 8
+// MiB (--trace-gc: 51 forced collections, 0.5 s, at 16 MiB; 162 at 8); bench/compress's child: 17
+// at 16 MiB, 77 (0.8 s) at 8. Workers cannot be given --expose-gc; a new context made after setting the flag
 // exposes gc().
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
-const GC_EXTERNAL_BYTES = 8 * 2 ** 20;
+const GC_EXTERNAL_BYTES = 16 * 2 ** 20;
 /** kernelMemoryBytes at the last collection: the SVDs' WebAssembly memories made since then count
  *  towards GC_EXTERNAL_BYTES as well. Without them, once the Gram batches were read in place from
  *  tfjs's heap (no shared copy posted to a worker per batch), the workers collected so seldom that
