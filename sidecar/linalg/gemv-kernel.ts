@@ -17,9 +17,9 @@ export interface KernelMemory {
 const MAX_BYTES = 2 ** 32;
 
 /** Bytes of the one-reduction kernel memories this thread made (not the reused one), a running
- *  total: V8 frees a dead one only in a full
- *  collection, and does not count it as the ArrayBuffers' external memory by which a pool worker
- *  decides to collect (pool-worker.ts), so the worker counts these too. */
+ *  total: V8 frees a dead one only in a full collection, and does not count it as the ArrayBuffers'
+ *  external memory by which a pool worker decides to collect (pool-worker.ts), so the worker
+ *  counts these too. */
 export let kernelMemoryBytes = 0;
 
 /** Reductions up to this size share one memory per thread (reusable): a job's own memory was

@@ -29,15 +29,15 @@ export interface Channel { port: MessagePort; ctrl: Int32Array; index: number; s
 // optimized code that embedded the job's dead objects, and the worker recompiles its kernels (a
 // compression's child run of bench/compress 9.5–10.6 s against 7.0–7.9, four runs each). So a
 // worker collects once its ArrayBuffers (V8's external memory, most of it dead by then) pass
-// GC_EXTERNAL_BYTES: every job for matrices above that size, every few jobs below it. At 32 MiB,
-// before each SVD's reduction memory was reused (gemv-kernel.ts), one made the code embedding it
-// dead at every collection; reused, a lower threshold holds less for little time. A forced
-// collection of a worker's 4 MiB heap takes 7–22 ms here, so their number is the cost:
-// bench/scaling's child at 16 × 256, three runs each alternating, 122–136 MiB above start and 15.5
-// s mean at 32 MiB without the reuse, 109–119 MiB and 16.0 s at 16 MiB, 88–107 MiB and 17.8 s at 8
-// MiB (--trace-gc: 51 forced collections, 0.5 s, at 16 MiB; 162 at 8); bench/compress's child: 17
-// at 16 MiB, 77 (0.8 s) at 8. Workers cannot be given --expose-gc; a new context made after setting the flag
-// exposes gc().
+// GC_EXTERNAL_BYTES: every job for matrices above that size, every few jobs below it. Before each
+// SVD's reduction memory was reused (gemv-kernel.ts), every collection freed some of those
+// memories and the code that had embedded them; reused, a lower threshold holds less for little
+// time. A forced collection of a worker's 4 MiB heap takes 7–22 ms here, so their number is the
+// cost: bench/scaling's child at 16 × 256, three runs each alternating, 122–136 MiB above start and
+// 15.5 s mean at 32 MiB without the reuse, 109–119 MiB and 16.0 s at 16 MiB, 88–107 MiB and 17.8 s
+// at 8 MiB (--trace-gc: 51 forced collections, 0.5 s, at 16 MiB; 162 at 8); bench/compress's
+// child: 17 at 16 MiB, 77 (0.8 s) at 8. Workers cannot be given --expose-gc; a new context made
+// after setting the flag exposes gc().
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 const GC_EXTERNAL_BYTES = 16 * 2 ** 20;
