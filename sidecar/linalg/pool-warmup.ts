@@ -7,7 +7,7 @@
 // a refit), with the weights in float32 as SVD-LLM passes them (methods/weights.ts). Nothing here
 // depends on any job; it only compiles the code the jobs will run.
 import { matrix, matmul, toFloat32, transpose, type Matrix, type ReadMatrix } from './matrix';
-import { runOp, type CholeskyParts } from './pool-ops';
+import { runOp, withData, type CholeskyParts } from './pool-ops';
 import type { SvdParts } from './svd';
 
 /** Deterministic values in [−0.5, 0.5). */
@@ -17,7 +17,7 @@ function filled(rows: number, cols: number, seed: number): Matrix {
 }
 
 /** a's values in float32, as a projection's weights come. */
-const single = (a: Matrix): ReadMatrix => ({ rows: a.rows, cols: a.cols, data: toFloat32(a) });
+const single = (a: Matrix): ReadMatrix => withData<ReadMatrix>(a, toFloat32(a));
 
 /** Runs the warm-up, a step at a time, until `stop()` says a real job is waiting. */
 export function warmUp(stop: () => boolean): void {
