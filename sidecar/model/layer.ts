@@ -21,7 +21,8 @@ export interface LayerWeights {
 
 /**
  * onInput sees each projection's input x [B·T, in] once per site (q/k/v share attn_in, gate/up share
- * mlp_in). It runs inside tf.tidy: read x synchronously or tf.keep what you retain.
+ * mlp_in). The layer disposes x once its projections have read it: read x synchronously, or hold a
+ * reference of your own (tf.clone, as stats/gram.ts does with a reshape), not tf.keep.
  */
 export interface LayerHooks { onInput?: (site: InputSite, x: tf.Tensor2D) => void }
 
@@ -150,9 +151,12 @@ function run(arch: ResolvedArch, w: LayerWeights, h: tf.Tensor3D, hooks: LayerHo
       const v = applyLinear(x, L('self_attn.v_proj'));
       // q and k are this pass's own: the host kernel may rotate them in place.
       const a = see('attn_ctx', causalAttention(q, k, v, shape, rope, { overwrite: true }));
-      // Not needed past the attention (the hooks read synchronously): freed before the MLP runs.
+      // Each intermediate is disposed as soon as nothing after it reads it, not when the tidy ends:
+      // tfjs-wasm's heap never shrinks, so what the layer holds at its end sets its high-water mark.
       tf.dispose([x, q, k, v]);
-      const h1 = tf.add(x0, applyLinear(a, L('self_attn.o_proj'))) as tf.Tensor2D;
+      const o = applyLinear(a, L('self_attn.o_proj'));
+      const h1 = tf.add(x0, o) as tf.Tensor2D;
+      tf.dispose([a, o]);
       const x2 = see('mlp_in', rmsNorm(h1, P('post_attention_layernorm.weight'), eps));
       // Own tidy: gate, up and their products ([B·T, intermediate] each, the layer's largest
       // tensors) are freed before down_proj runs instead of living until the layer returns, and
@@ -168,17 +172,27 @@ function run(arch: ResolvedArch, w: LayerWeights, h: tf.Tensor3D, hooks: LayerHo
         tf.dispose([silu, u]);
         return a;
       })));
+      tf.dispose(x2);
       if (!output) return undefined;
-      out = tf.add(h1, applyLinear(act, L('mlp.down_proj'))) as tf.Tensor2D;
+      const down = applyLinear(act, L('mlp.down_proj'));
+      tf.dispose(act);
+      out = tf.add(h1, down) as tf.Tensor2D;
     } else {
       const x = see('attn_in', layerNorm(x0, P('ln_1.weight'), P('ln_1.bias'), eps));
-      const [q, k, v] = tf.split(applyLinear(x, L('attn.c_attn')), [H, H, H], 1) as tf.Tensor2D[];
+      const qkv = applyLinear(x, L('attn.c_attn'));
+      const [q, k, v] = tf.split(qkv, [H, H, H], 1) as tf.Tensor2D[];
       const a = see('attn_ctx', causalAttention(q, k, v, shape));
-      const h1 = tf.add(x0, applyLinear(a, L('attn.c_proj'))) as tf.Tensor2D;
+      tf.dispose([x, qkv, q, k, v]);
+      const o = applyLinear(a, L('attn.c_proj'));
+      const h1 = tf.add(x0, o) as tf.Tensor2D;
+      tf.dispose([a, o]);
       const x2 = see('mlp_in', layerNorm(h1, P('ln_2.weight'), P('ln_2.bias'), eps));
       const act = see('mlp_act', inRowPieces(x2, mlpRows(arch), (xs) => tf.tidy(() => gelu(applyLinear(xs, L('mlp.c_fc')), arch.config.activation_function))));
+      tf.dispose(x2);
       if (!output) return undefined;
-      out = tf.add(h1, applyLinear(act, L('mlp.c_proj'))) as tf.Tensor2D;
+      const down = applyLinear(act, L('mlp.c_proj'));
+      tf.dispose(act);
+      out = tf.add(h1, down) as tf.Tensor2D;
     }
     return tf.reshape(out, [B, T, H]) as tf.Tensor3D;
   });

@@ -314,3 +314,34 @@ test('loadLayer: a projection whose weight fails after its bias was read leaves 
     await model.close();
   }
 });
+
+for (const family of ['llama', 'gpt2'] as const) {
+  test(`layerForward (${family}): each intermediate is freed once read, so the residual sum finds only the attention's residual and the down projection held`, async () => {
+    // tfjs-wasm's heap never shrinks, so what the pass holds at its end adds to its high-water mark.
+    // Here the MLP's activation alone (256 × 512) is 8 times each hidden-wide tensor (256 × 64).
+    const dir = join(tempDir(`held-${family}`), 'm');
+    const [H, I, B, T] = [64, 512, 2, 128];
+    await makeCheckpoint(dir, { family, layers: 1, hidden: H, heads: 4, kvHeads: family === 'llama' ? 2 : undefined, intermediate: I, vocab: 32, context: T, seed: 9 });
+    const model = await StreamingModel.open(dir);
+    const w = await model.loadLayer(0);
+    const h = await model.embed(Int32Array.from({ length: B * T }, (_, i) => (i * 7) % 32), B, T);
+    try {
+      const base = tf.memory().numBytes;
+      const profile = await tf.profile(() => layerForward(model.arch, w, h));
+      (profile.result as tf.Tensor).dispose();
+      const last = profile.kernels.filter((k) => k.name === 'Add').pop()!;
+      assert.deepEqual(last.outputShapes, [[B * T, H]]);
+      // As the sum is made, tfjs counts four hidden-wide tensors (the input's [B·T, H] view, the
+      // attention's residual, down_proj's output, the sum) and llama's rope tables (8 KiB): less
+      // than one more hidden-wide tensor, and far less than the activation's 8.
+      const hiddenWide = B * T * H * 4;
+      const held = last.totalBytesSnapshot - base;
+      assert.ok(held >= 4 * hiddenWide && held < 5 * hiddenWide, `${held} bytes held at the residual sum, ${held / hiddenWide} hidden-wide tensors`);
+      assert.equal(tf.memory().numBytes, base, 'nothing left allocated');
+    } finally {
+      tf.dispose(h);
+      disposeLayer(w);
+      await model.close();
+    }
+  });
+}
