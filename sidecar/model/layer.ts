@@ -108,6 +108,16 @@ const MLP_PIECE_BYTES = 8 * 2 ** 20;
 
 const mlpRows = (arch: ResolvedArch) => Math.max(1, Math.floor(MLP_PIECE_BYTES / (4 * arch.dims.intermediate)));
 
+/** r + x Wᵀ, a block's residual sum: x is disposed once projected and the product once added,
+ *  since nothing after the sum reads either (the MLP's activation is the layer's largest tensor). */
+function residualPlus(r: tf.Tensor2D, x: tf.Tensor2D, l: Linear): tf.Tensor2D {
+  const p = applyLinear(x, l);
+  x.dispose();
+  const sum = tf.add(r, p) as tf.Tensor2D;
+  p.dispose();
+  return sum;
+}
+
 /** h [B, T, hidden] → h' [B, T, hidden]; causal within each of the B sequences. */
 export function layerForward(arch: ResolvedArch, w: LayerWeights, h: tf.Tensor3D, hooks: LayerHooks = {}): tf.Tensor3D {
   return run(arch, w, h, hooks, true)!;
@@ -154,9 +164,7 @@ function run(arch: ResolvedArch, w: LayerWeights, h: tf.Tensor3D, hooks: LayerHo
       // Each intermediate is disposed as soon as nothing after it reads it, not when the tidy ends:
       // tfjs-wasm's heap never shrinks, so what the layer holds at its end sets its high-water mark.
       tf.dispose([x, q, k, v]);
-      const o = applyLinear(a, L('self_attn.o_proj'));
-      const h1 = tf.add(x0, o) as tf.Tensor2D;
-      tf.dispose([a, o]);
+      const h1 = residualPlus(x0, a, L('self_attn.o_proj'));
       const x2 = see('mlp_in', rmsNorm(h1, P('post_attention_layernorm.weight'), eps));
       // Own tidy: gate, up and their products ([B·T, intermediate] each, the layer's largest
       // tensors) are freed before down_proj runs instead of living until the layer returns, and
@@ -174,25 +182,19 @@ function run(arch: ResolvedArch, w: LayerWeights, h: tf.Tensor3D, hooks: LayerHo
       })));
       tf.dispose(x2);
       if (!output) return undefined;
-      const down = applyLinear(act, L('mlp.down_proj'));
-      tf.dispose(act);
-      out = tf.add(h1, down) as tf.Tensor2D;
+      out = residualPlus(h1, act, L('mlp.down_proj'));
     } else {
       const x = see('attn_in', layerNorm(x0, P('ln_1.weight'), P('ln_1.bias'), eps));
       const qkv = applyLinear(x, L('attn.c_attn'));
       const [q, k, v] = tf.split(qkv, [H, H, H], 1) as tf.Tensor2D[];
       const a = see('attn_ctx', causalAttention(q, k, v, shape));
       tf.dispose([x, qkv, q, k, v]);
-      const o = applyLinear(a, L('attn.c_proj'));
-      const h1 = tf.add(x0, o) as tf.Tensor2D;
-      tf.dispose([a, o]);
+      const h1 = residualPlus(x0, a, L('attn.c_proj'));
       const x2 = see('mlp_in', layerNorm(h1, P('ln_2.weight'), P('ln_2.bias'), eps));
       const act = see('mlp_act', inRowPieces(x2, mlpRows(arch), (xs) => tf.tidy(() => gelu(applyLinear(xs, L('mlp.c_fc')), arch.config.activation_function))));
       tf.dispose(x2);
       if (!output) return undefined;
-      const down = applyLinear(act, L('mlp.c_proj'));
-      tf.dispose(act);
-      out = tf.add(h1, down) as tf.Tensor2D;
+      out = residualPlus(h1, act, L('mlp.c_proj'));
     }
     return tf.reshape(out, [B, T, H]) as tf.Tensor3D;
   });
