@@ -3,12 +3,15 @@
 // one word: quadratic-ish and ~100 s for our 5 MB corpus. When no vocabulary token spans a "▁" word
 // boundary, BPE on each "▁word" piece gives the same ids; we check that property of the vocabulary
 // at load and fall back to the library's own path otherwise. A test compares both on real text.
+// On that path each distinct word is encoded once per call, by bpe.ts rather than the library's BPE:
+// brown-train in 1.6–1.8 s instead of 10 s (bench/tokenize.ts).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { CheckpointError } from '../checkpoint/errors';
 import { throwIfAborted } from '../errors';
+import { wordEncoder, type LibraryBpe } from './bpe';
 
 export interface Tokenizer {
   encode(text: string, opts?: { addBos?: boolean }): Int32Array;
@@ -29,11 +32,13 @@ export interface Tokenizer {
 interface Internals {
   normalizer: ((text: string) => string) | null;
   pre_tokenizer: unknown;
-  model: ((words: string[]) => string[]) & { vocab: string[] };
+  model: ((words: string[]) => string[]) & LibraryBpe & { vocab: string[] };
   added_tokens_map: Map<string, unknown>;
 }
 
-/** ~30 ms of BPE per slice on the reference tokenizer: the longest a cancel waits. */
+/** Words per slice of encodeLong: on brown-train with the reference tokenizer, 6–7 ms a slice (the
+ *  median) and at most 23 after the first, which waits for the whole text's normalization and split
+ *  (0.6 s for 5 MB). */
 const WORDS_PER_SLICE = 4096;
 
 function splitsAtSpace(vocab: string[]): boolean {
@@ -63,7 +68,20 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
 
   const useFast = (text: string) => fast && !added.some((a) => text.includes(a));
   const words = (text: string) => inner.normalizer!(text).split(/(?<=[^▁])(?=▁)/);
-  const idsOf = (w: string[]) => inner.model(w).map((t) => tok.token_to_id(t)!);
+  const bpe = wordEncoder(inner.model) ?? ((w: string) => inner.model([w]).map((t) => tok.token_to_id(t)!));
+  // A text repeats its words (brown-train: 864 k, 109 k distinct): each distinct one is encoded once
+  // per call, and its ids looked up after (the library's cache holds 10 k words).
+  const idsOf = (ws: string[], seen: Map<string, readonly number[]>, out: number[]) => {
+    for (const w of ws) {
+      let ids = seen.get(w);
+      if (!ids) {
+        ids = bpe(w);
+        seen.set(w, ids);
+      }
+      for (const id of ids) out.push(id);
+    }
+    return out;
+  };
   const withBos = (ids: ArrayLike<number>, addBos: boolean | undefined): Int32Array => {
     const bos = (addBos ?? addBosDefault) && bosId !== undefined;
     const out = new Int32Array(ids.length + (bos ? 1 : 0));
@@ -72,7 +90,7 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     return out;
   };
   const encode = (text: string, opts: { addBos?: boolean } = {}) =>
-    withBos(useFast(text) ? idsOf(words(text)) : tok.encode(text, { add_special_tokens: false }).ids, opts.addBos);
+    withBos(useFast(text) ? idsOf(words(text), new Map(), []) : tok.encode(text, { add_special_tokens: false }).ids, opts.addBos);
   return {
     vocabSize: vocab.length,
     bosId,
@@ -82,10 +100,11 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
       if (!useFast(text)) return encode(text, opts);
       const all = words(text);
       const ids: number[] = [];
+      const seen = new Map<string, readonly number[]>();
       // BPE runs per word, so slices of the word list give the ids of the whole.
       for (let k = 0; k < all.length; k += WORDS_PER_SLICE) {
         throwIfAborted(opts.signal);
-        for (const id of idsOf(all.slice(k, k + WORDS_PER_SLICE))) ids.push(id);
+        idsOf(all.slice(k, k + WORDS_PER_SLICE), seen, ids);
         await setImmediate();
       }
       return withBos(ids, opts.addBos);
