@@ -25,6 +25,7 @@ const assemble = (path) => {
 const kernelDefine = {
   GEMM_KERNEL_WASM: assemble('linalg/gemm-kernel'), GEMV_KERNEL_WASM: assemble('linalg/gemv-kernel'), GRAM_KERNEL_WASM: assemble('linalg/gram-kernel'),
   ATTENTION_KERNEL_WASM: assemble('model/attention-kernel'), RMSNORM_KERNEL_WASM: assemble('model/rmsnorm-kernel'),
+  LSE_KERNEL_WASM: assemble('model/lse-kernel'),
 };
 const base = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', external, alias, logLevel: 'warning', define: kernelDefine };
 // The linear-algebra pool's worker program, embedded in every node bundle as source text (sidecar/linalg/pool.ts).

@@ -7,6 +7,7 @@ import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint';
 import { resolveArch, type InputSite, type ResolvedArch } from '../arch/table';
 import { throwIfAborted } from '../errors';
 import { disposeLayer, layerForward, loadLayer, type LayerHooks, type LayerWeights } from './layer';
+import { hostNllSum } from './lse';
 import { layerNorm, rmsNorm } from './norm';
 
 /** Rows of logits materialised at once by nll(): bounds the [rows, vocab] matrix (128 MB at 32k vocab). */
@@ -165,9 +166,7 @@ export class StreamingModel {
     let sum = 0;
     try {
       for (let s = 0; s < rows.length; s += LOGIT_ROWS) {
-        const part = tf.tidy(() => this.chunkNll(head, flat, rows.subarray(s, s + LOGIT_ROWS), targets.subarray(s, s + LOGIT_ROWS)));
-        sum += (await part.data())[0];
-        part.dispose();
+        sum += await this.chunkNll(head, flat, rows.subarray(s, s + LOGIT_ROWS), targets.subarray(s, s + LOGIT_ROWS));
       }
     } finally {
       flat.dispose();
@@ -175,10 +174,23 @@ export class StreamingModel {
     return { sum, count: rows.length };
   }
 
-  private chunkNll(head: tf.Tensor2D, flat: tf.Tensor2D, rows: Int32Array, targets: Int32Array): tf.Scalar {
-    const x = this.finalNorm(tf.gather(flat, tf.tensor1d(rows, 'int32')) as tf.Tensor2D);
-    const target = tf.sum(tf.mul(x, tf.transpose(tf.gather(head, tf.tensor1d(targets, 'int32'), 1))), -1);
-    return tf.sum(tf.sub(tf.logSumExp(tf.matMul(x, head), -1), target)) as tf.Scalar;
+  /** The summed NLL of one chunk of rows: its log-sum-exp by lse.ts where that applies, else by tfjs's ops. */
+  private async chunkNll(head: tf.Tensor2D, flat: tf.Tensor2D, rows: Int32Array, targets: Int32Array): Promise<number> {
+    const x = tf.tidy(() => this.finalNorm(tf.gather(flat, tf.tensor1d(rows, 'int32')) as tf.Tensor2D));
+    const logits = tf.matMul(x, head) as tf.Tensor2D;
+    try {
+      const host = hostNllSum(logits, targets);
+      if (host !== undefined) return host;
+      const part = tf.tidy(() => {
+        const target = tf.sum(tf.mul(x, tf.transpose(tf.gather(head, tf.tensor1d(targets, 'int32'), 1))), -1);
+        return tf.sum(tf.sub(tf.logSumExp(logits, -1), target));
+      });
+      const [value] = await part.data();
+      part.dispose();
+      return value;
+    } finally {
+      tf.dispose([x, logits]);
+    }
   }
 
   /**
