@@ -92,11 +92,23 @@ export function layerBytes(w: LayerWeights): number {
 }
 
 // GPT-2's MLP activation by its config's activation_function: "gelu_new" (the tanh approximation,
-// GPT-2's default) or the exact erf "gelu".
-function gelu(x: tf.Tensor2D, kind: unknown): tf.Tensor2D {
-  if (kind === 'gelu') return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))) as tf.Tensor2D;
-  if (kind !== undefined && kind !== 'gelu_new' && kind !== 'gelu_pytorch_tanh') throw new Error(`config.json: activation_function "${String(kind)}" is not supported`);
-  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))))))) as tf.Tensor2D;
+// GPT-2's default) or the exact erf "gelu". One op at a time, each intermediate ([rows, intermediate])
+// disposed once the next is made, and x after its second use: as one expression the tanh form held
+// eight of them until the MLP piece's tidy ended. x·0.5 comes last (a power of two: the same bits).
+export function gelu(x: tf.Tensor2D, kind: unknown): tf.Tensor2D {
+  if (kind !== undefined && kind !== 'gelu' && kind !== 'gelu_new' && kind !== 'gelu_pytorch_tanh') throw new Error(`config.json: activation_function "${String(kind)}" is not supported`);
+  const steps: ((t: tf.Tensor) => tf.Tensor)[] = kind === 'gelu'
+    ? [(t) => tf.mul(t, Math.SQRT1_2), tf.erf]
+    : [(t) => tf.pow(t, 3), (t) => tf.mul(t, 0.044715), (t) => tf.add(t, x), (t) => tf.mul(t, Math.sqrt(2 / Math.PI)), tf.tanh];
+  const last = [...steps, (t: tf.Tensor) => tf.add(t, 1), (t: tf.Tensor) => tf.mul(t, x)].reduce((t, f) => {
+    const next = f(t);
+    if (t !== x) t.dispose();
+    return next;
+  }, x as tf.Tensor);
+  x.dispose();
+  const out = tf.mul(last, 0.5) as tf.Tensor2D;
+  last.dispose();
+  return out;
 }
 
 /** Bytes of one MLP intermediate ([rows, intermediate] float32) past which the MLP runs over pieces
