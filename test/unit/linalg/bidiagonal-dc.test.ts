@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bidiagonalDc, DC_LEAF } from '../../../sidecar/linalg/bidiagonal-dc';
 import { bidiagonalQr } from '../../../sidecar/linalg/bidiagonal-qr';
+import { uniform } from '../../helpers/lcg';
 
 function random(n: number, seed: number): Float64Array {
-  let s = seed;
-  return Float64Array.from({ length: n }, () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1);
+  return uniform(n, seed, -1, 2);
 }
 
 const cases: [string, Float64Array, Float64Array][] = [

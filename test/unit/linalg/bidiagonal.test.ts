@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { bidiagonalize, pBlocks, qBlocks } from '../../../sidecar/linalg/bidiagonal';
 import { PANEL } from '../../../sidecar/linalg/bidiagonal-panel';
 import { applyBlocks } from '../../../sidecar/linalg/compact-wy';
+import { uniform } from '../../helpers/lcg';
 
 function random(m: number, n: number, seed: number): Float64Array {
-  let s = seed;
-  return Float64Array.from({ length: m * n }, () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5);
+  return uniform(m * n, seed);
 }
 
 /** The identity's rows mapped by the blocks: row i is (Q e_i)ᵀ, i.e. Qᵀ row-major. */

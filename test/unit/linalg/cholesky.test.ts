@@ -5,10 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { choleskyOnce, choleskyShifted, inPlaceKernels } from '../../../sidecar/linalg/cholesky';
 import { matmul, matrix, type Matrix } from '../../../sidecar/linalg/matrix';
+import { uniform } from '../../helpers/lcg';
 
 function gram(n: number, seed: number): Matrix {
-  let s = seed;
-  const x = matrix(2 * n, n, Float64Array.from({ length: 2 * n * n }, () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5));
+  const x = matrix(2 * n, n, uniform(2 * n * n, seed));
   return matmul(x, x, { transA: true });
 }
 

@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { gemvKernel, kernelMemory, REUSED_MEMORY_BYTES } from '../../../sidecar/linalg/gemv-kernel';
 import { svdPortable } from '../../../sidecar/linalg/svd';
 import { matrix } from '../../../sidecar/linalg/matrix';
+import { uniform } from '../../helpers/lcg';
 
 function filled(alloc: (length: number) => Float64Array, length: number, seed: number): Float64Array {
-  let s = seed;
   const x = alloc(length);
-  for (let i = 0; i < length; i++) x[i] = (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
+  x.set(uniform(length, seed));
   return x;
 }
 

@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addGram, GRAM_BAND_BYTES, gramKernelBytes, SLAB_ROWS } from '../../../sidecar/linalg/gram-kernel';
+import { uniform } from '../../helpers/lcg';
 
 function rowsOf(rows: number, dim: number, seed: number): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: rows * dim }, () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1);
+  return Float32Array.from(uniform(rows * dim, seed, -1, 2));
 }
 
 /** What the kernel computes for rows ≤ 128 (one slab): each entry's float32 products summed in

@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { householderQr } from '../../../sidecar/linalg/householder-qr';
 import { applyBlocks } from '../../../sidecar/linalg/compact-wy';
 import { transposeData } from '../../../sidecar/linalg/matrix';
+import { uniform } from '../../helpers/lcg';
 
 function random(m: number, n: number, seed: number): Float64Array {
-  let s = seed;
-  return Float64Array.from({ length: m * n }, () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5);
+  return uniform(m * n, seed);
 }
 
 // n = 1, one block less one, one block, one block and one, three blocks and a part (blocks of 32).

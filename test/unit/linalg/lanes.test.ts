@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { LANES_MIN_N, lanesFor, neverParkLanes, releaseParkedLanes } from '../../../sidecar/linalg/lanes';
 import { matrix } from '../../../sidecar/linalg/matrix';
 import { svdPortable } from '../../../sidecar/linalg/svd';
+import { uniform } from '../../helpers/lcg';
 
 function random(m: number, n: number, seed: number) {
-  let s = seed;
-  return matrix(m, n, Float64Array.from({ length: m * n }, () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5)));
+  return matrix(m, n, uniform(m * n, seed));
 }
 
 const same = (x: Float64Array, y: Float64Array) => x.length === y.length && x.every((v, i) => Object.is(v, y[i]));

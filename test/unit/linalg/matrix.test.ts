@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gemmStrided, isLowerTriangular, matmul, matmulLower, matrix, transposeData } from '../../../sidecar/linalg/matrix';
+import { uniform } from '../../helpers/lcg';
 
 function random(m: number, n: number, seed: number) {
-  let s = seed;
-  return matrix(m, n, Float64Array.from({ length: m * n }, () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5));
+  return matrix(m, n, uniform(m * n, seed));
 }
 
 function lower(n: number, seed: number) {
