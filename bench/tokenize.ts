@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { loadTokenizer } from '../sidecar/tokenizer/tokenizer';
+import { loadTokenizer, WORD_STARTS } from '../sidecar/tokenizer/tokenizer';
 
 const ROOT = resolve(__dirname.replace(/[\\/]out[\\/].*$/, ''));
 const MODEL = join(ROOT, 'models', 'rankwise-brown-14m');
@@ -37,7 +37,7 @@ async function main() {
       const [s, ids] = await seconds(() => tok.encodeLong(text, { addBos: false }));
       ours.push(s);
       inner.model.clear_cache();
-      const [t, ref] = await seconds(() => inner.model(inner.normalizer(text).split(/(?<=[^▁])(?=▁)/)).map((x) => lib.token_to_id(x)!));
+      const [t, ref] = await seconds(() => inner.model(inner.normalizer(text).split(WORD_STARTS)).map((x) => lib.token_to_id(x)!));
       theirs.push(t);
       tokens = ids.length;
       agree &&= ids.length === ref.length && ids.every((v, i) => v === ref[i]);

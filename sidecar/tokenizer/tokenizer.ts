@@ -41,6 +41,10 @@ interface Internals {
  *  (0.6 s for 5 MB). */
 const WORDS_PER_SLICE = 4096;
 
+/** Where a normalized text splits into the fast path's words: before each "▁" that follows another
+ *  character (a run of "▁" stays with the word after it). */
+export const WORD_STARTS = /(?<=[^▁])(?=▁)/;
+
 function splitsAtSpace(vocab: string[]): boolean {
   // A token like "a▁b" (a space inside, after a non-space) would merge across our split points.
   return !vocab.some((t) => typeof t === 'string' && /[^▁]▁/.test(t));
@@ -67,7 +71,7 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   const added = [...inner.added_tokens_map.keys()];
 
   const useFast = (text: string) => fast && !added.some((a) => text.includes(a));
-  const words = (text: string) => inner.normalizer!(text).split(/(?<=[^▁])(?=▁)/);
+  const words = (text: string) => inner.normalizer!(text).split(WORD_STARTS);
   const bpe = wordEncoder(inner.model) ?? ((w: string) => inner.model([w]).map((t) => tok.token_to_id(t)!));
   // A text repeats its words (brown-train: 864 k, 109 k distinct): each distinct one is encoded once
   // per call, and its ids looked up after (the library's cache holds 10 k words).
