@@ -17,7 +17,7 @@ import type { Calibration, Plan } from '../plan/plan';
 export const CALIBRATION_BATCH = 8;
 
 // Token streams by tokenizer, file and version: one process compressing several times (the bench,
-// a sidecar session) tokenizes the 5 MB calibration corpus once, not per run (1.6–1.8 s each here).
+// a sidecar session) tokenizes the 5 MB calibration corpus once, not per run (1.6–2.4 s each here, with the machine's load).
 const streams = new Map<string, Int32Array>();
 
 async function tokenStream(tokenizerDir: string, data: string, signal?: AbortSignal): Promise<Int32Array> {

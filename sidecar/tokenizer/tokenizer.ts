@@ -4,7 +4,7 @@
 // boundary, BPE on each "▁word" piece gives the same ids; we check that property of the vocabulary
 // at load and fall back to the library's own path otherwise. A test compares both on real text.
 // On that path each distinct word is encoded once per call, by bpe.ts rather than the library's BPE:
-// brown-train in 1.6–1.8 s instead of 10 s (bench/tokenize.ts).
+// brown-train in 1.6–2.4 s instead of 10 s here, with the machine's load (bench/tokenize.ts).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
