@@ -1,8 +1,8 @@
 // Loads the product kernel (gemm-kernel.wat, compiled to WebAssembly by scripts/build.mjs and embedded
 // as base64 in GEMM_KERNEL_WASM) once per thread, with a memory that grows to the largest panels asked for.
-import { growingKernel } from './wasm-kernel';
+import { growingKernel, type KernelBinary } from './wasm-kernel';
 
-declare const GEMM_KERNEL_WASM: string;
+declare const GEMM_KERNEL_WASM: KernelBinary;
 
 type Panel = (ap: number, bp: number, cp: number, m4: number, n4: number, kl: number) => void;
 

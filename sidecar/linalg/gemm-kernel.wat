@@ -1,6 +1,8 @@
 ;; The register kernel of gemmStrided (matrix.ts) in WebAssembly SIMD: two doubles per instruction,
 ;; compiled by V8 to straight SSE/AVX code (scalar JavaScript keeps one double per instruction).
-;; Multiply then add, never fused: each element's arithmetic is the scalar kernel's, bit for bit.
+;; Written as multiply then add; scripts/build.mjs also assembles it with each tile's pair fused into
+;; one relaxed_madd (one rounding; an FMA instruction where the CPU has one), which the engine runs
+;; where V8 compiles relaxed SIMD (wasm-kernel.ts fusedKernels).
 (module
   (import "env" "memory" (memory 1))
   ;; C (m4 × n4, row-major, row stride n4) = A · Bᵀ over kl terms, where A (m4 × kl) and B (n4 × kl)

@@ -3,9 +3,9 @@
 // run on it. The memory holds one reduction at a time (an SVD's is its thread's reused one, up to
 // REUSED_MEMORY_BYTES) and is posted with it to the lanes, each of which instantiates the kernels
 // on it; nothing is copied in or out.
-import { compiled } from './wasm-kernel';
+import { compiled, type KernelBinary } from './wasm-kernel';
 
-declare const GEMV_KERNEL_WASM: string;
+declare const GEMV_KERNEL_WASM: KernelBinary;
 
 /** Arrays carved from one shared memory, every one 64-byte aligned. */
 export interface KernelMemory {

@@ -3,9 +3,9 @@
 // added to a float64 sum, and only the upper triangle's tiles computed. On the wasm backend this does
 // the calibration statistics' largest products in a quarter to a third of tfjs's thread time
 // (bench/gram.ts; stats/gram.ts uses it).
-import { growingKernel } from './wasm-kernel';
+import { growingKernel, type KernelBinary } from './wasm-kernel';
 
-declare const GRAM_KERNEL_WASM: string;
+declare const GRAM_KERNEL_WASM: KernelBinary;
 
 /** Rows per slab: the products of at most this many rows are summed in float32, and the slab
  *  (dim × SLAB_ROWS floats, 352 KiB at dim 688) stays in a core's L2 cache. */

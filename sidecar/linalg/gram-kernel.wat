@@ -3,7 +3,9 @@
 ;; the float64 Gram. Only the upper triangle's 4 × 8 tiles are computed (half the products), and of
 ;; those only a band of G's rows, so that the float64 block in memory stays small at any width. The
 ;; slab is read as the rows come (row-major): a tile's two streams are strided, which measured as
-;; fast as packing them contiguous, and the packing loop's time is gone.
+;; fast as packing them contiguous, and the packing loop's time is gone. The tiles' multiply-adds
+;; are fused into relaxed_madd in the binary the engine runs where it can (scripts/build.mjs,
+;; wasm-kernel.ts): each slab sum then rounds once a row, where the plain binary rounds twice.
 (module
   (import "env" "memory" (memory 1))
   ;; G's rows 4gi0 .. 4gi1 − 1, every column from the first tile on the diagonal to wide (a multiple

@@ -15,13 +15,13 @@
 // single-threaded build) they are copied into the kernel's own memory, which stays resident at its
 // largest size (12.8 MiB at width 512 for 8 windows × 256 tokens, when every call made it).
 import * as tf from '@tensorflow/tfjs-core';
-import { growingKernel } from '../linalg/wasm-kernel';
+import { growingKernel, type KernelBinary } from '../linalg/wasm-kernel';
 import { eachWindow } from './attention-helper';
 import { floatTensor, readFloats } from '../tensor/host-data';
 import { heapKernel } from '../tensor/heap-kernel';
 import type { AttentionShape } from './attention';
 
-declare const ATTENTION_KERNEL_WASM: string;
+declare const ATTENTION_KERNEL_WASM: KernelBinary;
 
 interface Kernel {
   rope(x: number, rows: number, heads: number, dp: number, T: number, cos: number, sin: number, mul: number): void;

@@ -3,7 +3,8 @@
 ;; softmax with its exponential in SIMD, and the probabilities times the values, with no tfjs op
 ;; between them. Float32 throughout, as tfjs's. Shapes: R query rows (a multiple of 4), D the head
 ;; dimension (a multiple of 8), TP = R rounded up to a multiple of 8. Matrices row-major with the
-;; given row strides; offsets and strides in bytes.
+;; given row strides; offsets and strides in bytes. The scores' and values' tiles are fused into
+;; relaxed_madd in the binary the engine runs where it can (scripts/build.mjs, wasm-kernel.ts).
 (module
   ;; Shared: the host's helper thread runs windows on the same memory (attention-helper.ts).
   (import "env" "memory" (memory 1 65536 shared))

@@ -5,9 +5,10 @@
 // long as their product by the head (bench/forward.ts measures the whole evaluation).
 import * as tf from '@tensorflow/tfjs-core';
 import { heapKernel } from '../tensor/heap-kernel';
+import type { KernelBinary } from '../linalg/wasm-kernel';
 import { floatsNow } from '../tensor/host-data';
 
-declare const LSE_KERNEL_WASM: string;
+declare const LSE_KERNEL_WASM: KernelBinary;
 
 const kernel = heapKernel<{ maxsum(x: number, rows: number, cols: number, out: number): void }>(LSE_KERNEL_WASM);
 

@@ -6,8 +6,9 @@
 // model). A SwiGLU gate in the same way took 2.2 ms against tfjs's 1.1–1.4 (on two threads): not kept.
 import * as tf from '@tensorflow/tfjs-core';
 import { heapKernel } from '../tensor/heap-kernel';
+import type { KernelBinary } from '../linalg/wasm-kernel';
 
-declare const RMSNORM_KERNEL_WASM: string;
+declare const RMSNORM_KERNEL_WASM: KernelBinary;
 
 const kernel = heapKernel<{ rmsnorm(x: number, w: number, out: number, rows: number, cols: number, eps: number): void }>(RMSNORM_KERNEL_WASM);
 

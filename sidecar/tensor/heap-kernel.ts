@@ -3,7 +3,7 @@
 // and read and write tensors where they lie, with no copy in or out. Elsewhere (tfjs's
 // single-threaded build, other backends) there is none, and callers run tfjs's ops.
 import type * as tf from '@tensorflow/tfjs-core';
-import { compiled } from '../linalg/wasm-kernel';
+import { compiled, type KernelBinary } from '../linalg/wasm-kernel';
 import { heapOutput, wasmBackend } from './host-data';
 
 export interface HeapKernel<E> {
@@ -17,10 +17,10 @@ export interface HeapKernel<E> {
   output(shape: number[]): tf.Tensor;
 }
 
-/** The embedded kernel (base64) on the wasm backend's heap, instantiated once per heap; undefined
+/** The embedded kernel on the wasm backend's heap, instantiated once per heap; undefined
  *  where the backend is another or its heap is not a shared memory. */
-export function heapKernel<E>(base64: string): () => HeapKernel<E> | undefined {
-  const module = compiled(base64);
+export function heapKernel<E>(binary: KernelBinary): () => HeapKernel<E> | undefined {
+  const module = compiled(binary);
   let last: { memory: WebAssembly.Memory; kernel: HeapKernel<E> } | undefined;
   return () => {
     const backend = wasmBackend();
