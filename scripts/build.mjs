@@ -38,7 +38,7 @@ const kernelDefine = {
   GEMM_KERNEL_WASM: assemble('linalg/gemm-kernel', { fused: true }), GEMV_KERNEL_WASM: assemble('linalg/gemv-kernel'),
   GRAM_KERNEL_WASM: assemble('linalg/gram-kernel', { fused: true }),
   ATTENTION_KERNEL_WASM: assemble('model/attention-kernel', { fused: true }), RMSNORM_KERNEL_WASM: assemble('model/rmsnorm-kernel'),
-  LSE_KERNEL_WASM: assemble('model/lse-kernel'),
+  LSE_KERNEL_WASM: assemble('model/lse-kernel'), LINEAR_KERNEL_WASM: assemble('model/linear-kernel', { fused: true }),
 };
 const base = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', external, alias, logLevel: 'warning', define: kernelDefine };
 // The linear-algebra pool's worker program, embedded in every node bundle as source text (sidecar/linalg/pool.ts).

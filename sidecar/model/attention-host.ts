@@ -5,7 +5,7 @@
 // with the values; rope and 1/√hd are applied to q and k first. As tfjs ops
 // the attention was a third of a layer's forward on the reference model (24 of 62 ms for 8 windows
 // × 256 tokens: the scores' scale and mask, the softmax, 32 small products a side, the rotations
-// and the stacking). The windows are shared with a helper thread (attention-helper.ts) when the
+// and the stacking). The windows are shared with a helper thread (kernel-helper.ts) when the
 // window length is a multiple of 4.
 // Where tfjs-wasm's heap is a shared memory (the threaded build), the kernel runs on it: a caller
 // that lets q and k be overwritten (the forward pass, whose q and k die with the attention) has
@@ -16,7 +16,7 @@
 // largest size (12.8 MiB at width 512 for 8 windows × 256 tokens, when every call made it).
 import * as tf from '@tensorflow/tfjs-core';
 import { growingKernel, type KernelBinary } from '../linalg/wasm-kernel';
-import { eachWindow } from './attention-helper';
+import { eachWindow } from './kernel-helper';
 import { floatTensor, readFloats } from '../tensor/host-data';
 import { heapKernel } from '../tensor/heap-kernel';
 import type { AttentionShape } from './attention';

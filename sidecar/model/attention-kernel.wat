@@ -6,7 +6,7 @@
 ;; given row strides; offsets and strides in bytes. The scores' and values' tiles are fused into
 ;; relaxed_madd in the binary the engine runs where it can (scripts/build.mjs, wasm-kernel.ts).
 (module
-  ;; Shared: the host's helper thread runs windows on the same memory (attention-helper.ts).
+  ;; Shared: the host's helper thread runs windows on the same memory (kernel-helper.ts).
   (import "env" "memory" (memory 1 65536 shared))
 
   ;; S (R × TP at s) = Q Kᵀ on the 4 × 8 tiles that reach the diagonal or below it: Q (R × D at q,

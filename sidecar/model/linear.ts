@@ -4,15 +4,17 @@
 // that GRASP differentiates and the learnable spectrum scale of SoCo. s belongs to the method that
 // installed it (often a tf.Variable it trains), so disposeLinear leaves it alone.
 import * as tf from '@tensorflow/tfjs-core';
+import { hostMatMulT } from './linear-host';
 
 export type Linear =
   | { kind: 'dense'; w: tf.Tensor2D /* [out, in] */; b?: tf.Tensor1D }
   | { kind: 'factored'; u: tf.Tensor2D /* [out, r] */; v: tf.Tensor2D /* [r, in] */; s?: tf.Tensor1D /* [r] */; b?: tf.Tensor1D };
 
-// x Wᵀ as matMul(x, transpose(W)): tfjs-wasm's matMul with transposeB takes a slow path, 12× slower
-// than an explicit transpose plus a plain matMul on a 2048×256·256×688 product (bench/forward.ts
-// runs the whole model; measured with both forms while writing this).
-const mulT = (x: tf.Tensor2D, w: tf.Tensor2D) => tf.matMul(x, tf.transpose(w)) as tf.Tensor2D;
+// x Wᵀ by our kernel on tfjs-wasm's heap where it applies (linear-host.ts), else as matMul(x,
+// transpose(W)): tfjs-wasm's matMul with transposeB takes a slow path, 12× slower than an explicit
+// transpose plus a plain matMul on a 2048×256·256×688 product (bench/forward.ts runs the whole
+// model; measured with both forms while writing this).
+const mulT = (x: tf.Tensor2D, w: tf.Tensor2D) => hostMatMulT(x, w) ?? tf.matMul(x, tf.transpose(w)) as tf.Tensor2D;
 
 /** y = x Wᵀ (+ b) for x [tokens, in] → [tokens, out]; factored as ((x vᵀ) ⊙ s) uᵀ, never forming u·v. */
 export function applyLinear(x: tf.Tensor2D, l: Linear): tf.Tensor2D {

@@ -8,6 +8,8 @@ import { resolveArch, type InputSite, type ResolvedArch } from '../arch/table';
 import { throwIfAborted } from '../errors';
 import { disposeLayer, layerForward, loadLayer, type LayerHooks, type LayerWeights } from './layer';
 import { hostNllSum } from './lse';
+import { applyLinear } from './linear';
+import { hostLinearAvailable } from './linear-host';
 import { layerNorm, rmsNorm } from './norm';
 
 /** Rows of logits materialised at once by nll(): bounds the [rows, vocab] matrix (128 MB at 32k vocab). */
@@ -31,8 +33,8 @@ export class StreamingModel {
   private embedding?: Float32Array;
   readonly hidden: number;
   private positions?: tf.Tensor2D;
-  /** lm_head transposed, [hidden, vocab]: a plain matMul (see linear.ts); for a tied head a second copy. Read on first use. */
-  private head?: Promise<tf.Tensor2D>;
+  /** lm_head, read on first use (loadHead); for a tied head a second copy. */
+  private head?: Promise<Head>;
 
   private constructor(
     readonly ckpt: Checkpoint,
@@ -155,7 +157,7 @@ export class StreamingModel {
   async logits(h: tf.Tensor3D): Promise<tf.Tensor3D> {
     const [B, T, H] = h.shape;
     const head = await this.loadHead();
-    return tf.tidy(() => tf.reshape(tf.matMul(this.finalNorm(tf.reshape(h, [B * T, H]) as tf.Tensor2D), head), [B, T, this.vocabSize]) as tf.Tensor3D);
+    return tf.tidy(() => tf.reshape(headProduct(this.finalNorm(tf.reshape(h, [B * T, H]) as tf.Tensor2D), head), [B, T, this.vocabSize]) as tf.Tensor3D);
   }
 
   /** Summed next-token NLL and prediction count, never holding more than LOGIT_ROWS rows of logits. */
@@ -175,14 +177,15 @@ export class StreamingModel {
   }
 
   /** The summed NLL of one chunk of rows: its log-sum-exp by lse.ts where that applies, else by tfjs's ops. */
-  private async chunkNll(head: tf.Tensor2D, flat: tf.Tensor2D, rows: Int32Array, targets: Int32Array): Promise<number> {
+  private async chunkNll(head: Head, flat: tf.Tensor2D, rows: Int32Array, targets: Int32Array): Promise<number> {
     const x = tf.tidy(() => this.finalNorm(tf.gather(flat, tf.tensor1d(rows, 'int32')) as tf.Tensor2D));
-    const logits = tf.matMul(x, head) as tf.Tensor2D;
+    const logits = headProduct(x, head);
     try {
       const host = hostNllSum(logits, targets);
       if (host !== undefined) return host;
       const part = tf.tidy(() => {
-        const target = tf.sum(tf.mul(x, tf.transpose(tf.gather(head, tf.tensor1d(targets, 'int32'), 1))), -1);
+        const ids = tf.tensor1d(targets, 'int32');
+        const target = tf.sum(tf.mul(x, head.rows ? tf.gather(head.w, ids) : tf.transpose(tf.gather(head.w, ids, 1))), -1);
         return tf.sum(tf.sub(tf.logSumExp(logits, -1), target));
       });
       const [value] = await part.data();
@@ -194,11 +197,15 @@ export class StreamingModel {
   }
 
   /**
-   * The head, read on first use. Transposed on the host, also when tied to the embedding: on the
-   * device it would be held twice, and the wasm heap keeps its high-water mark for the process.
+   * The head, read on first use: as the checkpoint holds it where our product kernel runs
+   * (linear-host.ts), else transposed on the host for tfjs's plain matMul, also when tied to the
+   * embedding (on the device it would be held twice, and the wasm heap keeps its high-water mark).
    */
-  private loadHead(): Promise<tf.Tensor2D> {
-    this.head ??= headTransposed(this.ckpt, `${this.arch.tied ? this.arch.embed : this.arch.lmHead}.weight`);
+  private loadHead(): Promise<Head> {
+    const name = `${this.arch.tied ? this.arch.embed : this.arch.lmHead}.weight`;
+    this.head ??= hostLinearAvailable()
+      ? readMatrix(this.ckpt, name).then(({ data, rows, cols }) => ({ w: tf.tensor2d(data, [rows, cols]), rows: true }))
+      : headTransposed(this.ckpt, name).then((w) => ({ w, rows: false }));
     return this.head;
   }
 
@@ -206,10 +213,18 @@ export class StreamingModel {
     this.releaseEmbedding();
     this.norm.w.dispose();
     this.norm.b?.dispose();
-    (await this.head?.catch(() => undefined))?.dispose();
+    (await this.head?.catch(() => undefined))?.w.dispose();
     await this.ckpt.close();
   }
 }
+
+/** lm_head as [vocab, hidden] (`rows`, the checkpoint's layout) or as [hidden, vocab]. */
+interface Head { w: tf.Tensor2D; rows: boolean }
+
+/** x [n, hidden] times the head: logits [n, vocab]. In the checkpoint's layout x Wᵀ, as a
+ *  projection's (our kernel, or tfjs's product where it does not apply: a gradient tape). */
+const headProduct = (x: tf.Tensor2D, head: Head): tf.Tensor2D =>
+  head.rows ? applyLinear(x, { kind: 'dense', w: head.w }) : tf.matMul(x, head.w) as tf.Tensor2D;
 
 /** lm_head [vocab, hidden] from the checkpoint as [hidden, vocab]. */
 async function headTransposed(ckpt: Checkpoint, name: string): Promise<tf.Tensor2D> {

@@ -2,7 +2,7 @@
 // a direct float64 computation, and its gradients against tfjs's batched formulation, on the shapes
 // where splitting is delicate: one window, one kv head (MQA), GQA groups, plain multi-head; for the
 // kernel also lengths that are not a multiple of its blocks of four rows, and no rope (GPT-2), and a
-// batch whose windows it shares with its helper thread (attention-helper.ts).
+// batch whose windows it shares with its helper thread (kernel-helper.ts).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,7 +10,7 @@ import '../../../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.
 import { initBackend } from '../../../sidecar/tensor/backend';
 import { causalAttention, tfjsCausalAttention, type AttentionShape } from '../../../sidecar/model/attention';
 import { hostAttentionApplies, hostCausalAttention, ownMemoryBytes } from '../../../sidecar/model/attention-host';
-import { helperWindows } from '../../../sidecar/model/attention-helper';
+import { helperWindows } from '../../../sidecar/model/kernel-helper';
 import { applyRope, ropeTables } from '../../../sidecar/model/rope';
 import { prng } from '../../fixtures/checkpoints';
 

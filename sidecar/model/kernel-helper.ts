@@ -1,4 +1,5 @@
-// A second thread for the host attention's windows (attention-host.ts). The kernel ran on the
+// A second thread for a host kernel's windows: the attention's (attention-host.ts) and the
+// projections' (linear-host.ts), one helper each. The attention kernel ran on the
 // forward passes' thread alone, and that thread is a compression's critical path: the attention was
 // about a tenth of bench/compress's time (0.41 of 3.8 s), while during a layer's whitening and
 // compressed passes only 1.6–1.7 of the two cores were busy (perf, 50 ms bins). The helper
@@ -99,8 +100,9 @@ class Helper {
   }
 }
 
-/** The helper, started on first use; null where none can run. */
-let helper: Helper | null | undefined;
+/** Each kernel's helper (the attention's, the projections'), started on first use; null where none
+ *  can run. A helper waits on its control word while its kernel is not running: no CPU. */
+const helpers = new Map<WebAssembly.Module, Helper | null>();
 
 /**
  * run(b, ...here) for every window b < count: on this thread and a helper thread sharing the
@@ -109,7 +111,11 @@ let helper: Helper | null | undefined;
  * arguments (its own scratch in the same memory), at most MAX_ARGS of them.
  */
 export function eachWindow(count: number, module: WebAssembly.Module, memory: WebAssembly.Memory, run: Window, here: number[], there: number[]): void {
-  if (helper === undefined) helper = availableParallelism() > 1 && memory.buffer instanceof SharedArrayBuffer ? new Helper(module, memory) : null;
+  let helper = helpers.get(module);
+  if (helper === undefined) {
+    helper = availableParallelism() > 1 && memory.buffer instanceof SharedArrayBuffer ? new Helper(module, memory) : null;
+    helpers.set(module, helper);
+  }
   if (helper?.memory === memory && helper.usable && count > 1 && count <= MAX_WINDOWS && there.length <= MAX_ARGS) {
     helper.windows(count, run, here, there);
     return;
@@ -117,5 +123,6 @@ export function eachWindow(count: number, module: WebAssembly.Module, memory: We
   for (let b = 0; b < count; b++) run(b, ...here);
 }
 
-/** Windows the helper thread has run in this process. */
-export const helperWindows = (): number => helper?.helped ?? 0;
+/** Windows the helper threads have run in this process: module's, or all kernels'. */
+export const helperWindows = (module?: WebAssembly.Module): number =>
+  [...helpers].reduce((n, [m, h]) => n + (!module || m === module ? h?.helped ?? 0 : 0), 0);
