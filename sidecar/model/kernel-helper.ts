@@ -123,6 +123,5 @@ export function eachWindow(count: number, module: WebAssembly.Module, memory: We
   for (let b = 0; b < count; b++) run(b, ...here);
 }
 
-/** Windows the helper threads have run in this process: module's, or all kernels'. */
-export const helperWindows = (module?: WebAssembly.Module): number =>
-  [...helpers].reduce((n, [m, h]) => n + (!module || m === module ? h?.helped ?? 0 : 0), 0);
+/** Windows the helper threads have run in this process, all kernels'. */
+export const helperWindows = (): number => [...helpers.values()].reduce((n, h) => n + (h?.helped ?? 0), 0);
