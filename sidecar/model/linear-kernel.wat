@@ -11,7 +11,7 @@
 
   (func (export "window") (param $b i32) (param $x i32) (param $w i32) (param $y i32)
     (param $m i32) (param $n i32) (param $k i32) (param $scratch i32)
-    (local $c0 i32) (local $cols i32) (local $panels i32) (local $j i32) (local $c i32) (local $t i32)
+    (local $c0 i32) (local $cols i32) (local $panels i32) (local $j i32) (local $c i32)
     (local $src i32) (local $dst i32) (local $i i32) (local $pj i32) (local $a i32) (local $p i32) (local $end i32)
     (local $ldx i32) (local $ldy i32) (local $o i32) (local $left i32)
     (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $y0 v128) (local $y1 v128)

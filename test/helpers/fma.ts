@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fusedKernels } from '../../sidecar/linalg/wasm-kernel';
 
 /** The CPU's fma flag, from /proc/cpuinfo; undefined where there is none to read (not Linux). */
-export function cpuHasFma(): boolean | undefined {
+function cpuHasFma(): boolean | undefined {
   if (!existsSync('/proc/cpuinfo')) return undefined;
   return /^flags\s*:.*\bfma\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
 }

@@ -14,7 +14,9 @@ function rowsOf(rows: number, dim: number, seed: number): Float32Array {
 
 /** What the kernel computes for rows ≤ 128 (one slab): each entry's float32 products summed in
  *  float32 in row order, then added to the float64 entry. A fused multiply-add rounds the exact
- *  c + x·y once (the product of two floats is exact in float64); otherwise x·y is rounded first. */
+ *  c + x·y once to float32; here the product is exact in float64 and the sum is rounded to float64
+ *  first, which differs from one rounding only when that lands on a float32 tie (the test's inputs
+ *  hit none); otherwise x·y is rounded to float32 before the add. */
 function reference(x: Float32Array, rows: number, dim: number, sum: Float64Array, once: boolean): void {
   for (let i = 0; i < dim; i++) {
     for (let j = i; j < dim; j++) {
