@@ -16,6 +16,8 @@ export interface Checkpoint {
   read(name: string): Promise<Float32Array>;
   /** read() into out (the tensor's element count), without a copy of the file's bytes where it can. */
   readInto(name: string, out: Float32Array): Promise<void>;
+  /** Rows `rows` (ascending, distinct) of a 2-D tensor as float32, without reading it whole. */
+  readRows(name: string, rows: ArrayLike<number>): Promise<Float32Array>;
   readRaw(name: string): Promise<Uint8Array>;
   readRawChunks(name: string, chunkBytes: number): AsyncIterable<Uint8Array>;
   has(name: string): boolean;
@@ -111,6 +113,7 @@ export async function openCheckpoint(dirIn: string): Promise<Checkpoint> {
     dir, config: config as Record<string, unknown>, tensors, sharded: !!weightMap, files: files.map((f) => join(dir, f)),
     read: async (name) => file(name).read(name),
     readInto: async (name, out) => file(name).readInto(name, out),
+    readRows: async (name, rows) => file(name).readRows(name, rows),
     readRaw: async (name) => file(name).readRaw(name),
     readRawChunks: (name, chunkBytes) => file(name).readRawChunks(name, chunkBytes),
     has: (name) => tensors.has(name),

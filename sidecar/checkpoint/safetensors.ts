@@ -13,6 +13,8 @@ const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** Larger headers are refused: real ones are kilobytes, and this bounds what a bad file can make us allocate. */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+/** readRows reads a table in pieces of about this many bytes. */
+const ROWS_READ_BYTES = 1 << 20;
 const OTHER_DTYPES = new Set(['F64', 'I64', 'I32', 'I16', 'I8', 'U8', 'U16', 'U32', 'U64', 'BOOL', 'F8_E4M3', 'F8_E5M2']);
 
 /**
@@ -195,6 +197,41 @@ export class SafetensorsFile {
     await readExactly(this.fh, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), e.offset, () => {
       throw new CheckpointError(`${basename(this.path)}: tensor "${name}" ends early (file changed or truncated)`);
     });
+  }
+
+  /**
+   * Rows `rows` (ascending, distinct) of 2-D tensor `name` as float32, row k of the result being
+   * row rows[k]: one pass over the tensor in reads of about ROWS_READ_BYTES, skipping the stretches
+   * no row is asked from, so a lookup of a few rows never holds the whole table (the token
+   * embedding, 63 MiB at 32k × 512, when calibration embeds a few thousand distinct tokens).
+   */
+  async readRows(name: string, rows: ArrayLike<number>): Promise<Float32Array> {
+    const e = this.entry(name);
+    if (e.shape.length !== 2) throw new RangeError(`${basename(this.path)}: tensor "${name}" is not 2-D`);
+    const [count, cols] = e.shape;
+    for (let k = 0; k < rows.length; k++) {
+      if (!Number.isInteger(rows[k]) || rows[k] < 0 || rows[k] >= count) throw new RangeError(`${basename(this.path)}: row ${rows[k]} of tensor "${name}" outside 0..${count - 1}`);
+      if (k > 0 && rows[k] <= rows[k - 1]) throw new RangeError(`readRows: rows must ascend without repeats (${rows[k - 1]} then ${rows[k]})`);
+    }
+    const rowBytes = cols * DTYPE_BYTES[e.dtype];
+    const perRead = Math.max(1, Math.floor(ROWS_READ_BYTES / rowBytes));
+    const out = new Float32Array(rows.length * cols);
+    const buf = new Uint8Array(Math.min(perRead, count) * rowBytes);
+    for (let k = 0; k < rows.length;) {
+      // A stretch from the next wanted row, as far as one read reaches.
+      const first = rows[k];
+      let last = first;
+      for (let j = k + 1; j < rows.length && rows[j] < first + perRead; j++) last = rows[j];
+      const bytes = buf.subarray(0, (last - first + 1) * rowBytes);
+      await readExactly(this.fh, bytes, e.offset + first * rowBytes, () => {
+        throw new CheckpointError(`${basename(this.path)}: tensor "${name}" ends early (file changed or truncated)`);
+      });
+      for (; k < rows.length && rows[k] <= last; k++) {
+        const at = (rows[k] - first) * rowBytes;
+        decode(e.dtype, bytes.subarray(at, at + rowBytes), out.subarray(k * cols, (k + 1) * cols));
+      }
+    }
+    return out;
   }
 
   private entry(name: string): TensorEntry {

@@ -59,9 +59,16 @@ export class HiddenStates {
     const windows = ids.length / seqLen;
     if (!Number.isInteger(windows) || windows < 1) throw new Error(`calibration: ${ids.length} ids are not whole windows of ${seqLen}`);
     const batches: tf.Tensor3D[] = [];
-    for (let w = 0; w < windows; w += CALIBRATION_BATCH) {
-      const b = Math.min(CALIBRATION_BATCH, windows - w);
-      batches.push(await model.embed(ids.subarray(w * seqLen, (w + b) * seqLen), b, seqLen));
+    // Only the rows these windows look up: the whole table is never read for them.
+    const rows = await model.embeddingRows(ids);
+    try {
+      for (let w = 0; w < windows; w += CALIBRATION_BATCH) {
+        const b = Math.min(CALIBRATION_BATCH, windows - w);
+        batches.push(await model.embed(ids.subarray(w * seqLen, (w + b) * seqLen), b, seqLen, rows));
+      }
+    } catch (e) {
+      tf.dispose(batches);
+      throw e;
     }
     return new HiddenStates(batches, windows);
   }

@@ -27,10 +27,12 @@ export interface ForwardOptions {
 
 export class StreamingModel {
   readonly vocabSize: number;
-  /** The token embedding [vocab, hidden], on the host: embed() uploads only the rows it looks up, so
-   *  the table never enters the tensor backend's memory (the wasm heap keeps its high-water mark for
-   *  the process). Undefined once released (releaseEmbedding). */
-  private embedding?: Float32Array;
+  /** The whole token embedding [vocab, hidden] on the host, read on the first embed() that is not
+   *  given rows of its own (embeddingRows): embed() uploads only the rows it looks up, so the table
+   *  never enters the tensor backend's memory (the wasm heap keeps its high-water mark for the
+   *  process). */
+  private table?: Promise<Float32Array>;
+  private released = false;
   readonly hidden: number;
   private positions?: tf.Tensor2D;
   /** lm_head, read on first use (loadHead); for a tied head a second copy. */
@@ -39,11 +41,10 @@ export class StreamingModel {
   private constructor(
     readonly ckpt: Checkpoint,
     readonly arch: ResolvedArch,
-    embedding: { data: Float32Array; rows: number; cols: number },
+    embedding: { rows: number; cols: number },
     positions: tf.Tensor2D | undefined,
     private readonly norm: { w: tf.Tensor1D; b?: tf.Tensor1D },
   ) {
-    this.embedding = embedding.data;
     this.positions = positions;
     this.vocabSize = embedding.rows;
     this.hidden = embedding.cols;
@@ -79,7 +80,7 @@ export class StreamingModel {
       return t;
     };
     try {
-      const embedding = await readMatrix(ckpt, `${arch.embed}.weight`);
+      const embedding = matrixShape(ckpt, `${arch.embed}.weight`);
       const positions = arch.positions ? await t2(`${arch.positions}.weight`) : undefined;
       const norm = { w: await t1(`${arch.finalNorm}.weight`), b: ckpt.has(`${arch.finalNorm}.bias`) ? await t1(`${arch.finalNorm}.bias`) : undefined };
       return new StreamingModel(ckpt, arch, embedding, positions, norm);
@@ -89,21 +90,56 @@ export class StreamingModel {
     }
   }
 
-  /** ids [batch·seqLen] (batch windows of seqLen, row-major) → hidden states [batch, seqLen, hidden]. */
-  async embed(ids: Int32Array, batch: number, seqLen: number): Promise<tf.Tensor3D> {
-    const { embedding, positions } = this;
-    if (!embedding) throw new Error('embed: the embedding was released');
+  /**
+   * ids [batch·seqLen] (batch windows of seqLen, row-major) → hidden states [batch, seqLen, hidden],
+   * looked up in `rows` (from embeddingRows, holding every id here) or else in the whole table.
+   */
+  async embed(ids: Int32Array, batch: number, seqLen: number, rows?: EmbeddingRows): Promise<tf.Tensor3D> {
+    const { positions } = this;
+    if (this.released) throw new Error('embed: the embedding was released');
     if (ids.length !== batch * seqLen) throw new Error(`embed: ${ids.length} ids for ${batch}×${seqLen}`);
-    const V = this.vocabSize;
-    for (const id of ids) if (!(id >= 0 && id < V)) throw new Error(`embed: token id ${id} outside the vocabulary of ${V}`);
+    this.checkIds(ids);
     if (positions && seqLen > positions.shape[0]) throw new Error(`embed: sequence length ${seqLen} exceeds the ${positions.shape[0]} learned positions`);
     const H = this.hidden;
-    const rows = new Float32Array(ids.length * H);
-    ids.forEach((id, k) => rows.set(embedding.subarray(id * H, id * H + H), k * H));
+    let row: (id: number) => Float32Array;
+    if (rows) {
+      row = (id) => {
+        const k = rows.index.get(id);
+        if (k === undefined) throw new Error(`embed: token id ${id} is not among the rows given`);
+        return rows.data.subarray(k * H, k * H + H);
+      };
+    } else {
+      this.table ??= this.ckpt.read(`${this.arch.embed}.weight`);
+      const table = await this.table;
+      row = (id) => table.subarray(id * H, id * H + H);
+    }
+    const x = new Float32Array(ids.length * H);
+    ids.forEach((id, k) => x.set(row(id), k * H));
     return tf.tidy(() => {
-      const e = tf.tensor3d(rows, [batch, seqLen, H]);
+      const e = tf.tensor3d(x, [batch, seqLen, H]);
       return (positions ? tf.add(e, tf.slice(positions, [0, 0], [seqLen, -1])) : e) as tf.Tensor3D;
     });
+  }
+
+  /**
+   * The embedding's rows of the distinct ids among `ids`, read from the checkpoint without the rest
+   * of the table, for a caller that embeds a fixed set of windows once (calibration): at width 512
+   * the whole table is 63 MiB of host memory, which stayed resident until the main thread's
+   * collector found it, past the first layers' peak.
+   */
+  async embeddingRows(ids: Int32Array): Promise<EmbeddingRows> {
+    if (this.released) throw new Error('embed: the embedding was released');
+    this.checkIds(ids);
+    const distinct = Int32Array.from(new Set(ids)).sort();
+    const data = this.table
+      ? gatherRows(await this.table, distinct, this.hidden)
+      : await this.ckpt.readRows(`${this.arch.embed}.weight`, distinct);
+    return { index: new Map(Array.from(distinct, (id, k) => [id, k])), data };
+  }
+
+  private checkIds(ids: Int32Array): void {
+    const V = this.vocabSize;
+    for (const id of ids) if (!(id >= 0 && id < V)) throw new Error(`embed: token id ${id} outside the vocabulary of ${V}`);
   }
 
   /**
@@ -112,7 +148,8 @@ export class StreamingModel {
    */
   releaseEmbedding(): void {
     this.positions?.dispose();
-    this.embedding = this.positions = undefined;
+    this.positions = this.table = undefined;
+    this.released = true;
   }
 
   /** Layer i's weights, read now; the caller releases them with disposeLayer. */
@@ -218,6 +255,15 @@ export class StreamingModel {
   }
 }
 
+/** Rows of the token embedding: row k of data [ids, hidden] is that of the id that index maps to k. */
+export interface EmbeddingRows { index: ReadonlyMap<number, number>; data: Float32Array }
+
+function gatherRows(table: Float32Array, rows: Int32Array, H: number): Float32Array {
+  const out = new Float32Array(rows.length * H);
+  rows.forEach((r, k) => out.set(table.subarray(r * H, r * H + H), k * H));
+  return out;
+}
+
 /** lm_head as [vocab, hidden] (`rows`, the checkpoint's layout) or as [hidden, vocab]. */
 interface Head { w: tf.Tensor2D; rows: boolean }
 
@@ -236,9 +282,13 @@ async function headTransposed(ckpt: Checkpoint, name: string): Promise<tf.Tensor
 
 /** A 2-D tensor of the checkpoint, read to float32 on the host. */
 async function readMatrix(ckpt: Checkpoint, name: string): Promise<{ data: Float32Array; rows: number; cols: number }> {
+  return { data: await ckpt.read(name), ...matrixShape(ckpt, name) };
+}
+
+function matrixShape(ckpt: Checkpoint, name: string): { rows: number; cols: number } {
   const e = ckpt.tensors.get(name);
   if (!e || e.shape.length !== 2) throw new Error(`${ckpt.dir}: ${name} missing or not 2-D`);
-  return { data: await ckpt.read(name), rows: e.shape[0], cols: e.shape[1] };
+  return { rows: e.shape[0], cols: e.shape[1] };
 }
 
 /** Flat row indices that make a prediction (all but each window's last) and the ids they predict. */

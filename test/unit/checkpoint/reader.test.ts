@@ -171,6 +171,54 @@ test('reads touch only the 8-byte length, the header and the asked tensor\'s byt
   }
 });
 
+test('readRows gives the asked rows of a 2-D tensor in every dtype, reading only the stretches they lie in', async (t) => {
+  for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+    const fx = await makeCheckpoint(join(tempDir(t), 'm'), { family: 'llama', dtype, seed: 3 });
+    const ck = await openCheckpoint(fx.dir);
+    const { data, shape: [count, cols] } = fx.tensors.get('model.embed_tokens.weight')!;
+    const rows = [0, 1, 5, count - 2, count - 1];
+    const got = await ck.readRows('model.embed_tokens.weight', rows);
+    assert.deepEqual(got, Float32Array.from(rows.flatMap((r) => [...data.subarray(r * cols, (r + 1) * cols)])), dtype);
+    assert.deepEqual(await ck.readRows('model.embed_tokens.weight', []), new Float32Array(0));
+    await assert.rejects(ck.readRows('model.embed_tokens.weight', [3, 3]), /ascend without repeats/);
+    await assert.rejects(ck.readRows('model.embed_tokens.weight', [count]), /row \d+ of tensor .* outside 0\.\.\d+/);
+    await assert.rejects(ck.readRows('model.norm.weight', [0]), /not 2-D/);
+    await ck.close();
+  }
+  // A table of 3 MiB (rows of 4 KiB): rows in its first and last MiB are two reads of at most 1
+  // MiB each, nothing of the middle read.
+  const dir = tempDir(t);
+  const path = join(dir, 'model.safetensors');
+  const cols = 1024;
+  const count = 768;
+  const table = Float32Array.from({ length: count * cols }, (_, i) => i);
+  const bytes = rawFile({ e: { dtype: 'F32', shape: [count, cols], data_offsets: [0, table.byteLength] } }, Buffer.from(encode('F32', table)));
+  writeFileSync(path, bytes);
+  const base = 8 + bytes.readUInt32LE(0);
+  const reads: [number, number][] = [];
+  const realOpen = fsp.open;
+  (fsp as { open: typeof fsp.open }).open = async (...args: Parameters<typeof fsp.open>) => {
+    const fh = await realOpen(...args);
+    const realRead = fh.read.bind(fh) as (...a: unknown[]) => Promise<{ bytesRead: number }>;
+    (fh as { read: unknown }).read = async (buf: Buffer, off: number, len: number, pos: number) => {
+      reads.push([pos, len]);
+      return realRead(buf, off, len, pos);
+    };
+    return fh;
+  };
+  try {
+    const sf = await SafetensorsFile.open(path);
+    reads.length = 0;
+    const rows = [2, 100, 255, 700, 767];
+    const got = await sf.readRows('e', rows);
+    assert.deepEqual(got, Float32Array.from(rows.flatMap((r) => [...table.subarray(r * cols, (r + 1) * cols)])));
+    assert.deepEqual(reads, [[base + 2 * 4096, 254 * 4096], [base + 700 * 4096, 68 * 4096]]);
+    await sf.close();
+  } finally {
+    (fsp as { open: typeof fsp.open }).open = realOpen;
+  }
+});
+
 test('a tensor 3 GiB into a sparse file is read without reading the rest', async (t) => {
   const dir = tempDir(t);
   mkdirSync(join(dir, 'm'));

@@ -1,5 +1,6 @@
-// The calibration paths (methods/calibration.ts): the original path runs its layers one at a time
-// even when a caller overlaps its calls (SVD-LLM starts the next layer's pass ahead).
+// The calibration paths (methods/calibration.ts): their windows are embedded from the rows they look
+// up, and the original path runs its layers one at a time even when a caller overlaps its calls
+// (SVD-LLM starts the next layer's pass ahead).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../../sidecar/tensor/backend';
@@ -38,6 +39,28 @@ test('original path: overlapping calls run one after another, as awaited calls d
   const inTurn = await layer2Outputs(m.dir, false);
   assert.equal(inTurn.length, 20 * 16 * 32);
   assert.deepEqual(await layer2Outputs(m.dir, true), inTurn);
+});
+
+test('calibration windows are embedded from their own rows: the whole embedding table is never read', async () => {
+  const m = await tinyModel();
+  const ids = Int32Array.from({ length: 3 * 16 }, (_, k) => (k * 7919) % 32000);
+  const model = await StreamingModel.open(m.dir);
+  const reads: string[] = [];
+  const read = model.ckpt.read;
+  model.ckpt.read = (name) => { reads.push(name); return read(name); };
+  try {
+    const states = await HiddenStates.embed(model, ids, 16);
+    const path = new OriginalPath(model, states);
+    const expected = await model.embed(ids, 3, 16); // the whole table, read now
+    const inputs: number[] = [];
+    disposeLayer(await path.through(0, { onLayer: (hIn) => { inputs.push(...hIn.dataSync()); } }));
+    assert.deepEqual(Float32Array.from(inputs), expected.dataSync());
+    assert.deepEqual(reads.filter((n) => n.includes('embed')), ['model.embed_tokens.weight'], 'only the explicit embed() read the table');
+    expected.dispose();
+    path.dispose();
+  } finally {
+    await model.close();
+  }
 });
 
 test('original path: a call for an earlier layer than the last is an error, and later calls still run', async () => {

@@ -149,8 +149,11 @@ test('the head is read at its first use, once; the embedding never enters the ba
       model.ckpt.read = (name) => { reads.push(name); return read(name); };
       const headName = tied ? 'model.embed_tokens.weight' : 'lm_head.weight';
       const h0 = await model.embed(Int32Array.from(windows.flat()), 1, 12);
+      // The table is read at the first embed(), once; a second embed reads nothing.
+      tf.dispose(await model.embed(Int32Array.of(3), 1, 1));
       const h = await model.forward(h0);
-      assert.ok(!reads.includes(headName), 'embedding and layers alone never read the head');
+      assert.deepEqual(reads, ['model.embed_tokens.weight'], 'embedding and layers alone read the table once and never the head');
+      reads.length = 0;
       model.releaseEmbedding();
       await assert.rejects(model.embed(Int32Array.of(1), 1, 1), /embedding was released/);
       // The head does not depend on the embedding tensor (a tied one is read again from the file).
@@ -162,6 +165,37 @@ test('the head is read at its first use, once; the embedding never enters the ba
     } finally {
       await model.close();
     }
+  }
+});
+
+test('embeddingRows reads only the rows its ids look up, and embeds them as the whole table does', async () => {
+  const dir = join(tempDir('rows'), 'm');
+  await makeCheckpoint(dir, { family: 'llama', layers: 1, hidden: 32, heads: 4, kvHeads: 2, intermediate: 40, vocab: 64, context: 32, seed: 4, dtype: 'BF16' });
+  const ids = Int32Array.from({ length: 2 * 8 }, (_, i) => (i * 13) % 40);
+  const whole = await StreamingModel.open(dir);
+  const expected = await (await whole.embed(ids, 2, 8)).data();
+  await whole.close();
+  const model = await StreamingModel.open(dir);
+  try {
+    const reads: string[] = [];
+    const read = model.ckpt.read;
+    model.ckpt.read = (name) => { reads.push(name); return read(name); };
+    const asked: number[][] = [];
+    const readRows = model.ckpt.readRows;
+    model.ckpt.readRows = (name, r) => { asked.push(Array.from(r)); return readRows(name, r); };
+    const rows = await model.embeddingRows(ids);
+    assert.deepEqual(asked, [[...new Set(ids)].sort((a, b) => a - b)], 'the distinct ids, ascending');
+    assert.equal(rows.data.length, asked[0].length * 32);
+    const h = await model.embed(ids, 2, 8, rows);
+    assert.deepEqual(await h.data(), expected);
+    h.dispose();
+    assert.deepEqual(reads, [], 'the whole table is never read');
+    await assert.rejects(model.embed(Int32Array.of(41), 1, 1, rows), /token id 41 is not among the rows given/);
+    await assert.rejects(model.embeddingRows(Int32Array.of(64)), /token id 64 outside the vocabulary of 64/);
+    model.releaseEmbedding();
+    await assert.rejects(model.embeddingRows(ids), /embedding was released/);
+  } finally {
+    await model.close();
   }
 });
 
