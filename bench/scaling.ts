@@ -7,9 +7,8 @@
 // Peak is counted above the process's resident size just before compress() (Node, tfjs and the
 // tokenizer are there whatever the model), so "above start" is what the run itself holds. Nothing
 // the run holds grows with depth: the writer streams each tensor to disk as it is added, and
-// SVD-LLM frees the embedding once the calibration windows are embedded and never reads the head
-// (both are copied to the output in chunks). "vocab tensor" is the embedding's size, resident only
-// while the windows are embedded (not in the issue's formula, shown apart). "At the peak" splits
+// SVD-LLM reads only its windows' rows of the embedding and never reads the head (both are copied
+// to the output in chunks). "At the peak" splits
 // the whole resident size (start included) by what holds it (bench/rss-parts.ts).
 import { execFileSync } from 'node:child_process';
 import { engineEnv } from '../sidecar/engine-env';
@@ -51,9 +50,7 @@ function bound(s: Shape) {
   // forward batch's largest intermediates (attention scores and probabilities, gate/up/activation).
   const states = 2 * SAMPLES * SEQ * s.hidden * 4;
   const batch = 4 * CALIBRATION_BATCH * (2 * s.heads * SEQ * SEQ + 3 * SEQ * s.intermediate);
-  // The embedding, resident while the calibration windows are embedded.
-  const vocab = VOCAB * s.hidden * 4;
-  return { layer, activations: states + batch, bound: 1.5 * (layer + states + batch), vocab };
+  return { layer, activations: states + batch, bound: 1.5 * (layer + states + batch) };
 }
 
 async function child(dir: string, calibration: string, output: string): Promise<Run> {
@@ -83,7 +80,7 @@ async function main() {
     writeFileSync(calibration, readFileSync(join(ROOT, 'corpora', 'brown-train.txt'), 'utf8').slice(0, 400_000));
     console.log(`svd-llm at 20%, whitening and update on ${SAMPLES} × ${SEQ} tokens; generated Llama checkpoints (F32, 8 heads / 4 kv heads, vocab ${VOCAB}); one process per run`);
     console.log(`${'layers'.padStart(6)} ${'hidden'.padStart(6)} ${'params M'.padStart(9)} ${'output MiB'.padStart(11)} ${'seconds'.padStart(8)} ${'s/layer'.padStart(8)}` +
-      ` ${'start MiB'.padStart(10)} ${'peak MiB'.padStart(9)} ${'above start'.padStart(12)} ${'bound MiB'.padStart(10)} ${'(layer + act.)'.padStart(15)} ${'vocab tensor MiB'.padStart(17)}` +
+      ` ${'start MiB'.padStart(10)} ${'peak MiB'.padStart(9)} ${'above start'.padStart(12)} ${'bound MiB'.padStart(10)} ${'(layer + act.)'.padStart(15)}` +
       `  at the peak: ${'malloc'.padStart(6)} ${'wasm'.padStart(5)} ${'V8'.padStart(4)} ${'files'.padStart(5)}`);
     for (const hidden of list('widths', '256,512')) {
       for (const layers of list('layers', '4,8,16,32')) {
@@ -101,7 +98,6 @@ async function main() {
         console.log(`${String(layers).padStart(6)} ${String(hidden).padStart(6)} ${(params / 1e6).toFixed(1).padStart(9)} ${(r.bytesAfter / MiB).toFixed(0).padStart(11)}` +
           ` ${r.seconds.toFixed(1).padStart(8)} ${(r.seconds / layers).toFixed(2).padStart(8)} ${r.startMiB.toFixed(0).padStart(10)} ${r.peakMiB.toFixed(0).padStart(9)}` +
           ` ${(r.peakMiB - r.startMiB).toFixed(0).padStart(12)} ${(b.bound / MiB).toFixed(0).padStart(10)} ${`${(b.layer / MiB).toFixed(1)} + ${(b.activations / MiB).toFixed(1)}`.padStart(15)}` +
-          ` ${(b.vocab / MiB).toFixed(0).padStart(17)}` +
           `  ${''.padStart(13)}${r.parts.mallocMiB.toFixed(0).padStart(6)} ${r.parts.wasmMiB.toFixed(0).padStart(5)} ${r.parts.v8MiB.toFixed(0).padStart(4)} ${r.parts.filesMiB.toFixed(0).padStart(5)}`);
         rmSync(dir, { recursive: true, force: true });
         rmSync(join(work, `out-${layers}x${hidden}`), { recursive: true, force: true });

@@ -1,7 +1,8 @@
-// The model run one decoder layer at a time (DESIGN.md "Checkpoints"): the embedding and final norm
-// stay resident, the head from its first use (callers that only run layers, the calibration
-// methods, never load it); a decoder layer's weights are read from the checkpoint when it runs and
-// released after, so peak memory is one layer plus the activations whatever the depth.
+// The model run one decoder layer at a time (DESIGN.md "Checkpoints"): the final norm stays
+// resident, the embedding table and the head from their first use (the calibration methods read
+// only their windows' rows of the embedding and never load the head); a decoder layer's weights are
+// read from the checkpoint when it runs and released after, so peak memory is one layer plus the
+// activations whatever the depth.
 import * as tf from '@tensorflow/tfjs-core';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint';
 import { resolveArch, type InputSite, type ResolvedArch } from '../arch/table';
