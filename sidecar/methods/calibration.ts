@@ -12,6 +12,7 @@ import { loadTokenizer } from '../tokenizer/tokenizer';
 import { disposeLayer, layerForward, layerInputs, type LayerWeights } from '../model/layer';
 import type { StreamingModel } from '../model/model';
 import type { Calibration, Plan } from '../plan/plan';
+import { pooledGramsSettled } from '../stats/gram';
 
 /** Windows per forward call: bounds the attention scores ([B, heads, T, T]) held at once. */
 export const CALIBRATION_BATCH = 8;
@@ -86,8 +87,10 @@ export class HiddenStates {
       }
       this.batches[k].dispose();
       this.batches[k] = out;
-      // Let the event loop serve progress and cancellation between batches.
+      // Let the event loop serve progress and cancellation between batches, and the pool take in
+      // this batch's Gram inputs before the next one's are made.
       await setImmediate();
+      await pooledGramsSettled();
     }
   }
 
@@ -97,6 +100,7 @@ export class HiddenStates {
       throwIfAborted(signal);
       layerInputs(arch, w, batch, onInput);
       await setImmediate();
+      await pooledGramsSettled();
     }
   }
 

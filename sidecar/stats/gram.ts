@@ -29,11 +29,27 @@ export type GramProducts = 'pool' | 'host' | 'backend';
 /** The host kernel on the pool, except on tfjs-node, whose products are TensorFlow's (and may be a GPU's). */
 export const defaultGramProducts = (): GramProducts => (tf.getBackend() === 'tensorflow' ? 'backend' : 'pool');
 
-/** Batch copies on their way to or in the pool, over all collectors, past which a batch's products
- *  run on the calling thread: it bounds the copies, and gives that thread the work when the pool is
- *  behind. */
+/** Batch inputs on their way to or in the pool, over all collectors, past which a batch's products
+ *  run on the calling thread. The calibration passes wait for the pool between batches
+ *  (pooledGramsSettled), so this bounds one batch's sites, which can pass it on wide models. */
 const POOL_INPUT_BYTES = 2 ** 26;
 let poolInputBytes = 0;
+let settledWaiters: (() => void)[] = [];
+
+/** Bytes of batches on their way to or in the pool, over all collectors. */
+export const pooledGramBytes = (): number => poolInputBytes;
+
+/**
+ * Resolves once no batch waits for the pool's Gram jobs. The calibration passes wait on it before
+ * each batch (methods/calibration.ts): on tfjs-wasm the waiting batches are read where they lie in
+ * tfjs's heap, which never shrinks, and when the pool was behind (busy with the layer before's
+ * SVDs) two or three batches' inputs waited there, 23 MiB each at width 512. The forward pass
+ * waiting leaves the cores to the pool's jobs.
+ */
+export function pooledGramsSettled(): Promise<void> {
+  if (poolInputBytes === 0) return Promise.resolve();
+  return new Promise((resolve) => settledWaiters.push(resolve));
+}
 
 /** k bands of G's rows with about equal upper-triangle work, split at multiples of 8 (the host
  *  kernel's column blocks): one pool job each. */
@@ -158,6 +174,11 @@ export class GramCollector {
     const done = () => {
       poolInputBytes -= bytes;
       release();
+      if (poolInputBytes === 0) {
+        const waiters = settledWaiters;
+        settledWaiters = [];
+        waiters.forEach((resolve) => resolve());
+      }
     };
     this.chain(() => {
       const jobs = gramBands(dim, POOL_SIZE).map(([from, to]) => linalgPool().run({ op: 'gram', x: input, rows, dim, out: sum, from, to }));

@@ -1,12 +1,16 @@
 // The calibration paths (methods/calibration.ts): their windows are embedded from the rows they look
-// up, and the original path runs its layers one at a time even when a caller overlaps its calls
-// (SVD-LLM starts the next layer's pass ahead).
+// up, a pass makes a batch's inputs only once the pool has taken in the batch before's Gram inputs,
+// and the original path runs its layers one at a time even when a caller overlaps its calls (SVD-LLM
+// starts the next layer's pass ahead).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../sidecar/tensor/backend';
 import { StreamingModel } from '../../../sidecar/model/model';
 import { disposeLayer } from '../../../sidecar/model/layer';
 import { HiddenStates, OriginalPath } from '../../../sidecar/methods/calibration';
+import { InputStats } from '../../../sidecar/stats/input-stats';
+import { GramCollector, pooledGramBytes } from '../../../sidecar/stats/gram';
 import { tinyModel } from './helpers';
 
 before(async () => { await initBackend('wasm'); });
@@ -59,6 +63,48 @@ test('calibration windows are embedded from their own rows: the whole embedding 
     expected.dispose();
     path.dispose();
   } finally {
+    await model.close();
+  }
+});
+
+test('a pass makes a batch\'s inputs only once the pool has taken in the Gram inputs of the batches before', async () => {
+  const m = await tinyModel();
+  const model = await StreamingModel.open(m.dir);
+  // 20 windows of 64 tokens: batches of 512, 512 and 256 rows, the first two's Grams big enough for the pool.
+  const T = 64;
+  const states = await HiddenStates.embed(model, Int32Array.from({ length: 20 * T }, (_, k) => (k * 7919) % 32000), T);
+  const w = await model.loadLayer(0);
+  try {
+    for (const pass of ['run', 'capture'] as const) {
+      // A 16384 × 512 Gram keeps the pool's workers busy past the first batch, as the layer before's
+      // SVDs do in a compression.
+      const busy = new GramCollector(512, { products: 'pool' });
+      const big = tf.randomNormal([16384, 512], 0, 1, 'float32', 1) as tf.Tensor2D;
+      busy.add(big);
+      big.dispose();
+      const stats = new InputStats({ gram: 'float64' });
+      const waiting: number[] = [];
+      let first = true;
+      const onInput = (site: Parameters<InputStats['onInput']>[0], x: tf.Tensor2D) => {
+        if (first) waiting.push(pooledGramBytes());
+        first = false;
+        stats.onInput(site, x);
+      };
+      if (pass === 'run') await states.run(model.arch, w, { onInput, onLayer: () => { first = true; } });
+      else {
+        // capture has no per-batch hook: a batch's first input is the attention's (site of q/k/v).
+        const site = model.arch.projections(0)[0].spec.input;
+        await states.capture(model.arch, w, (s, x) => { first = s === site; onInput(s, x); });
+      }
+      assert.equal(waiting.length, 3, pass);
+      assert.ok(waiting[0] > 0, `${pass}: the pool was still busy when the first batch began`);
+      assert.deepEqual(waiting.slice(1), [0, 0], `${pass}: nothing waited for the pool when a later batch began`);
+      await busy.result();
+      stats.dispose();
+    }
+  } finally {
+    disposeLayer(w);
+    states.dispose();
     await model.close();
   }
 });

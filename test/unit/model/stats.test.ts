@@ -9,7 +9,7 @@ import { StreamingModel } from '../../../sidecar/model/model';
 import { LayerwiseRun } from '../../../sidecar/model/layerwise';
 import { InputStats } from '../../../sidecar/stats/input-stats';
 import { BlockInfluence } from '../../../sidecar/stats/block-influence';
-import { GramCollector, gramBands } from '../../../sidecar/stats/gram';
+import { GramCollector, gramBands, pooledGramBytes, pooledGramsSettled } from '../../../sidecar/stats/gram';
 import { linalgPool, POOL_SIZE } from '../../../sidecar/linalg/pool';
 import { floatsNow } from '../../../sidecar/tensor/host-data';
 import type { InputSite } from '../../../sidecar/arch/table';
@@ -159,7 +159,7 @@ test('gramBands: k bands of a Gram\'s rows at multiples of 8, covering every row
   assert.deepEqual(gramBands(12, 2), [[0, 12]], 'too narrow to split');
 });
 
-test('GramCollector (pool products): a batch is read where it lies in the threaded heap, held until its jobs are done, then let go', async (t) => {
+test('GramCollector (pool products): a batch is read where it lies in the threaded heap, held until its jobs are done, then let go, which pooledGramsSettled awaits', async (t) => {
   const [rows, d] = [600, 40];
   const data = Float32Array.from({ length: rows * d }, (_, i) => Math.sin(i * 0.011));
   const x = tf.tensor2d(data, [rows, d]);
@@ -176,7 +176,11 @@ test('GramCollector (pool products): a batch is read where it lies in the thread
   // Disposed by its owner and its memory asked for again at once: the jobs still see the batch.
   x.dispose();
   const others = [0, 1, 2, 3].map(() => tf.fill([rows, d], 99));
+  assert.equal(pooledGramBytes(), 4 * rows * d);
+  await pooledGramsSettled();
+  assert.equal(pooledGramBytes(), 0);
+  assert.equal(tf.memory().numTensors, before + 4 - 1, 'released once the jobs settled');
   assert.deepEqual(await g.result(), await host.result());
   tf.dispose(others);
-  assert.equal(tf.memory().numTensors, before - 1, 'released once the jobs settled');
+  await pooledGramsSettled(); // nothing waits: at once
 });
