@@ -16,6 +16,21 @@ import { rawFile, tempDir } from './raw';
 // The module object itself (an ES namespace import is frozen), so a test can wrap its open().
 const fsp = createRequire(__filename)('node:fs/promises') as typeof import('node:fs/promises');
 
+/** Records [position, length] of every read on files opened from now until the returned restore(). */
+function recordReads(reads: [number, number][]): () => void {
+  const realOpen = fsp.open;
+  (fsp as { open: typeof fsp.open }).open = async (...args: Parameters<typeof fsp.open>) => {
+    const fh = await realOpen(...args);
+    const realRead = fh.read.bind(fh) as (...a: unknown[]) => Promise<{ bytesRead: number }>;
+    (fh as { read: unknown }).read = async (buf: Buffer, off: number, len: number, pos: number) => {
+      reads.push([pos, len]);
+      return realRead(buf, off, len, pos);
+    };
+    return fh;
+  };
+  return () => { (fsp as { open: typeof fsp.open }).open = realOpen; };
+}
+
 const isCheckpointError = (re: RegExp) => (e: unknown) => e instanceof CheckpointError && re.test(e.message);
 
 async function assertMatches(dir: string, fx: Awaited<ReturnType<typeof makeCheckpoint>>): Promise<void> {
@@ -146,16 +161,7 @@ test('reads touch only the 8-byte length, the header and the asked tensor\'s byt
   const headerLen = bytes.readUInt32LE(0);
 
   const reads: [number, number][] = [];
-  const realOpen = fsp.open;
-  (fsp as { open: typeof fsp.open }).open = async (...args: Parameters<typeof fsp.open>) => {
-    const fh = await realOpen(...args);
-    const realRead = fh.read.bind(fh) as (...a: unknown[]) => Promise<{ bytesRead: number }>;
-    (fh as { read: unknown }).read = async (buf: Buffer, off: number, len: number, pos: number) => {
-      reads.push([pos, len]);
-      return realRead(buf, off, len, pos);
-    };
-    return fh;
-  };
+  const restore = recordReads(reads);
   try {
     const sf = await SafetensorsFile.open(path);
     assert.deepEqual(reads, [[0, 8], [8, headerLen]]);
@@ -167,7 +173,7 @@ test('reads touch only the 8-byte length, the header and the asked tensor\'s byt
     assert.deepEqual(reads, [[8 + headerLen + 8, 16]]);
     await sf.close();
   } finally {
-    (fsp as { open: typeof fsp.open }).open = realOpen;
+    restore();
   }
 });
 
@@ -196,16 +202,7 @@ test('readRows gives the asked rows of a 2-D tensor in every dtype, reading only
   writeFileSync(path, bytes);
   const base = 8 + bytes.readUInt32LE(0);
   const reads: [number, number][] = [];
-  const realOpen = fsp.open;
-  (fsp as { open: typeof fsp.open }).open = async (...args: Parameters<typeof fsp.open>) => {
-    const fh = await realOpen(...args);
-    const realRead = fh.read.bind(fh) as (...a: unknown[]) => Promise<{ bytesRead: number }>;
-    (fh as { read: unknown }).read = async (buf: Buffer, off: number, len: number, pos: number) => {
-      reads.push([pos, len]);
-      return realRead(buf, off, len, pos);
-    };
-    return fh;
-  };
+  const restore = recordReads(reads);
   try {
     const sf = await SafetensorsFile.open(path);
     reads.length = 0;
@@ -215,7 +212,7 @@ test('readRows gives the asked rows of a 2-D tensor in every dtype, reading only
     assert.deepEqual(reads, [[base + 2 * 4096, 254 * 4096], [base + 700 * 4096, 68 * 4096]]);
     await sf.close();
   } finally {
-    (fsp as { open: typeof fsp.open }).open = realOpen;
+    restore();
   }
 });
 
