@@ -10,7 +10,7 @@ import { PlanError, throwIfAborted } from '../errors';
 import { readText, sampleWindows } from '../data/text';
 import { loadTokenizer } from '../tokenizer/tokenizer';
 import { disposeLayer, layerForward, layerInputs, type LayerWeights } from '../model/layer';
-import type { StreamingModel } from '../model/model';
+import type { EmbeddingRows, StreamingModel } from '../model/model';
 import type { Calibration, Plan } from '../plan/plan';
 import { pooledGramsSettled } from '../stats/gram';
 
@@ -56,12 +56,13 @@ export interface RunOptions {
 export class HiddenStates {
   private constructor(private batches: tf.Tensor3D[], readonly windows: number) {}
 
-  static async embed(model: StreamingModel, ids: Int32Array, seqLen: number): Promise<HiddenStates> {
+  /** ids' windows embedded from `rows` (holding every id), by default only the rows they look up:
+   *  the whole table is never read for them. */
+  static async embed(model: StreamingModel, ids: Int32Array, seqLen: number, rows?: EmbeddingRows): Promise<HiddenStates> {
     const windows = ids.length / seqLen;
     if (!Number.isInteger(windows) || windows < 1) throw new Error(`calibration: ${ids.length} ids are not whole windows of ${seqLen}`);
     const batches: tf.Tensor3D[] = [];
-    // Only the rows these windows look up: the whole table is never read for them.
-    const rows = await model.embeddingRows(ids);
+    rows ??= await model.embeddingRows(ids);
     try {
       for (let w = 0; w < windows; w += CALIBRATION_BATCH) {
         const b = Math.min(CALIBRATION_BATCH, windows - w);

@@ -94,12 +94,14 @@ export class SvdLlmMethod implements CompressionMethod {
     this.model = await StreamingModel.open(ctx.plan.model);
     const ids = await calibrationWindows(ctx.plan, this.model.arch.dims.context, ctx.job.signal);
     const T = ctx.plan.calibration.seqLen;
-    this.original = new OriginalPath(this.model, await HiddenStates.embed(this.model, ids, T));
+    // One read of the embedding's rows serves both paths (the update's ids are among these).
+    const rows = await this.model.embeddingRows(ids);
+    this.original = new OriginalPath(this.model, await HiddenStates.embed(this.model, ids, T, rows));
     if (this.settings.update) {
       // The update's windows: the first updateSamples of the calibration sample (the authors draw a
       // second loader of 16 samples from the same corpus).
       const n = Math.min(this.settings.updateSamples, ctx.plan.calibration.samples);
-      this.compressed = await HiddenStates.embed(this.model, ids.subarray(0, n * T), T);
+      this.compressed = await HiddenStates.embed(this.model, ids.subarray(0, n * T), T, rows);
     }
     // Both paths are embedded; from here on only layers run.
     this.model.releaseEmbedding();
